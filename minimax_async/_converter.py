@@ -1,0 +1,97 @@
+"""The one cattrs converter of a client: wire dicts <-> models.
+
+Owned by each client (never cattrs' global converter, so users' own hooks cannot change what
+we send). Its rules:
+
+* ``files`` of a clone request goes out as one comma-joined string (contract §4.4);
+* epoch-millisecond times become UTC datetimes, and back (0 means "not set");
+* camelCase wire names (``fileID``, ``maxJobs``, ...) map to snake_case attributes;
+* unknown keys in answers are ignored; a request omits the optional fields left unset.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.preconf.json import JsonConverter
+from cattrs.preconf.json import make_converter as make_json_converter
+
+from ._models import (
+    Account,
+    AccountUser,
+    CloneVoiceRequest,
+    CreateMp3Request,
+    CreateStreamRequest,
+    UploadedSample,
+)
+
+__all__ = ["make_converter"]
+
+_MS_PER_SECOND = 1000
+
+
+def _datetime_from_ms(value: Any, _: type) -> datetime | None:
+    if value is None or value == 0:
+        return None
+    return datetime.fromtimestamp(float(value) / _MS_PER_SECOND, tz=timezone.utc)
+
+
+def _datetime_to_ms(value: datetime) -> int:
+    return round(value.timestamp() * _MS_PER_SECOND)
+
+
+def _join_files(files: tuple[str, ...]) -> str:
+    return ",".join(files)
+
+
+def make_converter() -> JsonConverter:
+    """Return a new converter with every hook minimax_async needs.
+
+    ``converter.loads(body, Voice)`` parses an answer's bytes straight into a model;
+    ``converter.unstructure(request)`` gives the JSON body of a request.
+    """
+    converter = make_json_converter(detailed_validation=False, forbid_extra_keys=False)
+
+    converter.register_structure_hook(datetime, _datetime_from_ms)
+    converter.register_unstructure_hook(datetime, _datetime_to_ms)
+
+    # Requests: strict in what we send.
+    converter.register_unstructure_hook(
+        CloneVoiceRequest,
+        make_dict_unstructure_fn(
+            CloneVoiceRequest,
+            converter,
+            files=override(unstruct_hook=_join_files),
+            account=override(omit_if_default=True),
+        ),
+    )
+    for tts in (CreateMp3Request, CreateStreamRequest):
+        converter.register_unstructure_hook(
+            tts, make_dict_unstructure_fn(tts, converter, _cattrs_omit_if_default=True)
+        )
+
+    # Answers: camelCase wire names.
+    renames: dict[type, dict[str, str]] = {
+        UploadedSample: {"file_id": "fileID", "oss_path": "ossPath"},
+        Account: {
+            "max_jobs": "maxJobs",
+            "support_audio": "supportAudio",
+            "support_video": "supportVideo",
+            "support_chat": "supportChat",
+            "support_music": "supportMusic",
+        },
+        AccountUser: {"device_id": "deviceID", "is_anonymous": "isAnonymous"},
+    }
+    for cls, names in renames.items():
+        overrides = {attr: override(rename=wire) for attr, wire in names.items()}
+        converter.register_structure_hook(
+            cls,
+            make_dict_structure_fn(cls, converter, **overrides),  # type: ignore[arg-type]
+        )
+        converter.register_unstructure_hook(
+            cls,
+            make_dict_unstructure_fn(cls, converter, **overrides),  # type: ignore[arg-type]
+        )
+    return converter
