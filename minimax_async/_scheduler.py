@@ -1,0 +1,602 @@
+"""Per-account admission of clone jobs: the reason ``asyncio.gather`` of 1,000 clones is safe.
+
+The API runs at most two clones at once per account and keeps at most four cloned voices per
+account. Every clone, from :meth:`Client.clone_voice` or from a bulk job, passes two stages:
+
+1. **Admission** (a :class:`Ticket`): the job gets its account and reserves one voice slot
+   there. A pinned job waits for its own account; an unpinned one takes the least-loaded
+   account that can take it. An account admits a job only while it has a free voice slot
+   (known cloned voices + reservations < limit), is in rotation, and holds fewer than
+   ``cap + prefetch`` admitted jobs, so uploads of the next jobs overlap running clones.
+2. **Clone slot**: an admitted job, samples uploaded, waits for one of the account's ``cap``
+   clone slots (1 or 2), FIFO, and only while the account is not paused by a 429.
+
+Waiters are served oldest first across both kinds; a busy account never holds up a free one
+(there is no global gate). All bookkeeping is synchronous, run on every state change
+(:meth:`CloneScheduler._dispatch`), so a freed slot is handed on before the event loop goes
+idle, and releasing never needs an ``await`` (nothing to shield from cancellation). A cancelled
+waiter takes nothing: it is skipped, and a grant that raced its cancellation is given back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Final, Generic, TypeVar
+
+import attrs
+
+from ._exceptions import (
+    AccountUnavailableError,
+    DuplicateVoiceNameError,
+    VoiceSlotsExhaustedError,
+)
+
+__all__ = [
+    "MAX_PARALLEL_CLONES_PER_ACCOUNT",
+    "MAX_VOICES_PER_ACCOUNT",
+    "AccountStatistics",
+    "CloneScheduler",
+    "CloneStatistics",
+    "Ticket",
+]
+
+#: The API runs "one or two parallel [clone] tasks maximum" per account (contract §4.4).
+MAX_PARALLEL_CLONES_PER_ACCOUNT: Final = 2
+#: "A single account can have up to 4 cloned voices" (contract §4.4, 2025-01-24).
+MAX_VOICES_PER_ACCOUNT: Final = 4
+#: 429s at full cap within this many seconds that make an account's cap drop to 1.
+RATE_LIMIT_STRIKE_WINDOW: Final = 60.0
+
+T = TypeVar("T")
+VoiceCounter = Callable[[str | None], Awaitable[int]]
+ErrorFactory = Callable[[], BaseException]
+
+
+@attrs.define(eq=False, slots=True)
+class _Waiter(Generic[T]):
+    seq: int
+    name: str | None
+    future: asyncio.Future[T]
+
+
+@attrs.define(eq=False, slots=True)
+class _Fifo(Generic[T]):
+    """A FIFO of waiters where cancelled ones are skipped lazily (O(1) cancellation)."""
+
+    items: deque[_Waiter[T]] = attrs.field(factory=deque)
+    dead: int = 0
+
+    def __len__(self) -> int:
+        return len(self.items) - self.dead
+
+    def push(self, waiter: _Waiter[T], *, front: bool = False) -> None:
+        if front:
+            self.items.appendleft(waiter)
+        else:
+            self.items.append(waiter)
+
+    def head(self) -> _Waiter[T] | None:
+        items = self.items
+        while items and items[0].future.done():
+            items.popleft()
+            self.dead -= 1
+        return items[0] if items else None
+
+    def pop(self) -> _Waiter[T] | None:
+        head = self.head()
+        if head is not None:
+            self.items.popleft()
+        return head
+
+    def drain(self) -> list[_Waiter[T]]:
+        live = [w for w in self.items if not w.future.done()]
+        self.items.clear()
+        self.dead = 0
+        return live
+
+
+@attrs.define(eq=False)
+class _Account:
+    name: str | None
+    cap: int
+    voices: int | None = None
+    reserved: int = 0
+    admitted: int = 0
+    cloning: int = 0
+    paused_until: float = 0.0
+    out_until: float = 0.0
+    out_error: Callable[[], BaseException] | None = None
+    names: Counter[str] = attrs.field(factory=Counter)
+    pinned: _Fifo[Ticket] = attrs.field(factory=_Fifo)
+    clone_queue: _Fifo[None] = attrs.field(factory=_Fifo)
+    strikes: deque[float] = attrs.field(factory=deque)
+    cap_lowered: bool = False
+
+
+@attrs.define(eq=False)
+class Ticket:
+    """An admitted job: it holds one voice-slot reservation on ``account`` until finished."""
+
+    account: str | None
+    name: str | None
+    seq: int
+    _state: _Account = attrs.field(repr=False, alias="state")
+    holds_clone_slot: bool = False
+    finished: bool = False
+
+
+@attrs.frozen
+class AccountStatistics:
+    """One account's clone queue at a glance.
+
+    Attributes:
+        in_flight: Clone requests on the wire now.
+        waiting: Jobs waiting for this account (to be admitted or for a clone slot).
+        admitted: Jobs admitted here (uploading, waiting for a slot, or cloning).
+        cap: Clone slots now (2, or 1 while lowered after repeated 429s).
+        voices: Cloned voices the client knows of (``None`` until learned).
+        reserved: Voice slots held by admitted jobs.
+        paused_for: Seconds left of a 429 pause (0 when not paused).
+        out_of_rotation_for: Seconds left out of rotation after a 596/412 (0 when in).
+    """
+
+    in_flight: int
+    waiting: int
+    admitted: int
+    cap: int
+    voices: int | None
+    reserved: int
+    paused_for: float
+    out_of_rotation_for: float
+
+
+@attrs.frozen
+class CloneStatistics:
+    """The whole clone queue: per account, plus jobs not yet given an account."""
+
+    accounts: Mapping[str | None, AccountStatistics]
+    unassigned_waiting: int
+
+    @property
+    def in_flight(self) -> int:
+        """Clone requests on the wire now, all accounts together."""
+        return sum(a.in_flight for a in self.accounts.values())
+
+    @property
+    def waiting(self) -> int:
+        """Jobs waiting, all accounts together (unassigned ones included)."""
+        return self.unassigned_waiting + sum(a.waiting for a in self.accounts.values())
+
+
+class CloneScheduler:
+    """Admission control for clones across accounts (see the module docstring).
+
+    Args:
+        accounts: The accounts unpinned jobs may use; ``None`` for single-account mode,
+            where unpinned jobs use the ``None`` account (the API's default account).
+        max_parallel: Clone slots per account (1 or 2).
+        max_voices: Voice slots per account, or ``None`` not to track them.
+        count_voices: Coroutine giving an account's current cloned-voice count (called once
+            per account, on first need).
+        prefetch: Jobs admitted beyond the clone slots, so their uploads overlap clones.
+        cap_lowering_strikes: 429s at full cap within a minute that lower the cap to 1.
+        cap_lowered_for: Seconds the lowered cap lasts.
+    """
+
+    def __init__(
+        self,
+        *,
+        accounts: Iterable[str] | None,
+        max_parallel: int,
+        max_voices: int | None,
+        count_voices: VoiceCounter,
+        prefetch: int | None = None,
+        cap_lowering_strikes: int = 3,
+        cap_lowered_for: float = 300.0,
+    ) -> None:
+        self._max_parallel = max_parallel
+        self._max_voices = max_voices
+        self._count_voices = count_voices
+        self._prefetch = max_parallel if prefetch is None else prefetch
+        self._strikes_needed = cap_lowering_strikes
+        self._cap_lowered_for = cap_lowered_for
+        self._fixed_accounts = accounts is not None
+        names: list[str | None] = list(accounts) if accounts is not None else [None]
+        self._accounts: dict[str | None, _Account] = {
+            name: _Account(name, max_parallel) for name in names
+        }
+        self._unpinned: _Fifo[Ticket] = _Fifo()
+        self._seq = 0
+        self._rr = 0
+        self._loading: dict[str | None, asyncio.Future[int]] = {}
+        self._fatal: ErrorFactory | None = None
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    # ------------------------------------------------------------------ public
+
+    async def admit(self, account: str | None, *, pinned: bool, name: str | None) -> Ticket:
+        """Wait until the job is admitted; return its ticket.
+
+        Args:
+            account: The pinned account (ignored when ``pinned`` is false).
+            pinned: Whether the job must run on ``account``.
+            name: The voice name, to keep one live job per name and account.
+
+        Raises:
+            DuplicateVoiceNameError: A live job clones the same name on this account.
+            VoiceSlotsExhaustedError: No account will ever have room for it.
+            AccountUnavailableError: Its account (or every account) is out of rotation.
+        """
+        self._raise_if_fatal()
+        targets = [self._account(account)] if pinned else self._rotation()
+        if self._max_voices is not None:
+            await asyncio.gather(*(self._learn_voices(a) for a in targets))
+            self._raise_if_fatal()
+        state = targets[0] if pinned else None
+        if state is not None and name is not None and state.names[name]:
+            raise DuplicateVoiceNameError(
+                "voice_name",
+                f"{name!r} is already being cloned on account {state.name}; "
+                "one live job per name and account (see the README)",
+            )
+        self._seq += 1
+        waiter: _Waiter[Ticket] = _Waiter(
+            self._seq, name, asyncio.get_running_loop().create_future()
+        )
+        if state is not None:
+            if name is not None:
+                state.names[name] += 1
+            state.pinned.push(waiter)
+        else:
+            self._unpinned.push(waiter)
+        self._dispatch()
+        try:
+            return await waiter.future
+        except asyncio.CancelledError:
+            self._abandon(waiter, state)
+            raise
+        except BaseException:
+            if state is not None and name is not None:
+                self._forget_name(state, name)
+            raise
+
+    async def acquire_clone(self, ticket: Ticket, *, front: bool = False) -> None:
+        """Wait for one of the ticket's account clone slots (FIFO; ``front`` for a retry)."""
+        self._raise_if_fatal()
+        state = ticket._state
+        self._seq += 1
+        waiter: _Waiter[None] = _Waiter(self._seq, None, asyncio.get_running_loop().create_future())
+        state.clone_queue.push(waiter, front=front)
+        self._dispatch()
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled():
+                if waiter.future.exception() is None:  # granted as we were cancelled
+                    state.cloning -= 1
+                    self._dispatch()
+            else:
+                state.clone_queue.dead += 1
+            raise
+        ticket.holds_clone_slot = True
+
+    def release_clone(self, ticket: Ticket) -> None:
+        """Give back the ticket's clone slot (safe to call when it holds none)."""
+        if ticket.holds_clone_slot:
+            ticket.holds_clone_slot = False
+            ticket._state.cloning -= 1
+            self._dispatch()
+
+    def finish(self, ticket: Ticket, *, created: bool) -> None:
+        """End the ticket: free its reservation; count the voice if one was created."""
+        if ticket.finished:
+            return
+        self.release_clone(ticket)
+        ticket.finished = True
+        state = ticket._state
+        state.admitted -= 1
+        state.reserved -= 1
+        if created and state.voices is not None:
+            state.voices += 1
+        if ticket.name is not None:
+            self._forget_name(state, ticket.name)
+        self._dispatch()
+
+    def voice_deleted(self, account: str | None) -> None:
+        """A cloned voice of ``account`` was deleted: its slot is free for waiting jobs."""
+        state = self._accounts.get(account)
+        if state is not None and state.voices is not None and state.voices > 0:
+            state.voices -= 1
+            self._dispatch()
+
+    def voices_listed(self, account: str | None, count: int) -> None:
+        """The server just listed ``count`` cloned voices on ``account``: trust it."""
+        state = self._accounts.get(account)
+        if state is not None:
+            state.voices = count
+            self._dispatch()
+
+    def pause(self, account: str | None, seconds: float, *, strike: bool) -> None:
+        """Pause ``account``'s clone slots for ``seconds`` after a 429.
+
+        With ``strike`` (the 429 came while the account ran at full cap), repeated 429s
+        within a minute lower the account's cap to 1 for a while.
+        """
+        state = self._account(account)
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        until = now + seconds
+        if until > state.paused_until:
+            state.paused_until = until
+            self._call_at(until)
+        if strike and state.cap > 1:
+            state.strikes.append(now)
+            while state.strikes and state.strikes[0] < now - RATE_LIMIT_STRIKE_WINDOW:
+                state.strikes.popleft()
+            if len(state.strikes) >= self._strikes_needed:
+                state.strikes.clear()
+                state.cap = 1
+                state.cap_lowered = True
+                handle = loop.call_later(self._cap_lowered_for, self._restore_cap, state)
+                self._timers.add(handle)
+
+    def take_out_of_rotation(
+        self, account: str | None, seconds: float, error: ErrorFactory
+    ) -> None:
+        """Take ``account`` out of rotation for ``seconds``.
+
+        Jobs pinned to it and admitted jobs waiting for its clone slots fail with
+        ``error()``; unpinned jobs go to the other accounts.
+        """
+        state = self._account(account)
+        until = asyncio.get_running_loop().time() + seconds
+        state.out_until = max(state.out_until, until)
+        state.out_error = error
+        self._call_at(until)
+        # Admitted jobs waiting for a clone slot here learn it now, so unpinned ones can
+        # move to another account instead of sending into a known 596/412.
+        for waiter in state.clone_queue.drain():
+            waiter.future.set_exception(error())
+        self._dispatch()
+
+    def is_out_of_rotation(self, account: str | None) -> bool:
+        """Whether ``account`` is out of rotation now."""
+        state = self._accounts.get(account)
+        return state is not None and state.out_until > asyncio.get_running_loop().time()
+
+    def unavailable_error(self, account: str | None) -> BaseException | None:
+        """The error for a job pinned to ``account`` if it is out of rotation, else None."""
+        state = self._accounts.get(account)
+        if state is None or state.out_error is None or not self.is_out_of_rotation(account):
+            return None
+        return state.out_error()
+
+    def fail_all(self, error: ErrorFactory) -> None:
+        """Fail every waiter with ``error()``, and every later admission too (401, closing)."""
+        self._fatal = error
+        waiters: list[_Waiter[Ticket]] | list[_Waiter[None]]
+        for state in self._accounts.values():
+            for waiters in (state.pinned.drain(), state.clone_queue.drain()):
+                for waiter in waiters:
+                    waiter.future.set_exception(error())
+            state.names.clear()
+        for waiter in self._unpinned.drain():
+            waiter.future.set_exception(error())
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+
+    def statistics(self) -> CloneStatistics:
+        """In-flight and waiting counts, per account and overall."""
+        now = asyncio.get_running_loop().time() if self._has_loop() else 0.0
+        accounts = {
+            name: AccountStatistics(
+                in_flight=s.cloning,
+                waiting=len(s.pinned) + len(s.clone_queue),
+                admitted=s.admitted,
+                cap=s.cap,
+                voices=s.voices,
+                reserved=s.reserved,
+                paused_for=max(0.0, s.paused_until - now),
+                out_of_rotation_for=max(0.0, s.out_until - now),
+            )
+            for name, s in self._accounts.items()
+        }
+        return CloneStatistics(accounts, len(self._unpinned))
+
+    @property
+    def accounts(self) -> tuple[str | None, ...]:
+        """Every account the scheduler knows, in rotation or not."""
+        return tuple(self._accounts)
+
+    # ------------------------------------------------------------------ internals
+
+    def _account(self, name: str | None) -> _Account:
+        state = self._accounts.get(name)
+        if state is None:
+            # Single-account mode: a caller may still name accounts explicitly.
+            state = self._accounts[name] = _Account(name, self._max_parallel)
+        return state
+
+    def _rotation(self) -> list[_Account]:
+        if self._fixed_accounts:
+            return list(self._accounts.values())
+        return [self._accounts[None]]
+
+    async def _learn_voices(self, state: _Account) -> None:
+        if state.voices is not None:
+            return
+        pending = self._loading.get(state.name)
+        if pending is None:
+            pending = asyncio.ensure_future(self._count_voices(state.name))
+            self._loading[state.name] = pending
+            pending.add_done_callback(lambda _: self._loading.pop(state.name, None))
+        count = await asyncio.shield(pending)
+        if state.voices is None:
+            state.voices = count
+
+    def _has_loop(self) -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    def _raise_if_fatal(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal()
+
+    def _forget_name(self, state: _Account, name: str) -> None:
+        state.names[name] -= 1
+        if state.names[name] <= 0:
+            del state.names[name]
+
+    def _abandon(self, waiter: _Waiter[Ticket], state: _Account | None) -> None:
+        future = waiter.future
+        if future.done() and not future.cancelled() and future.exception() is None:
+            self.finish(future.result(), created=False)  # granted as we were cancelled
+            return
+        if not future.done() or future.cancelled():
+            (state.pinned if state is not None else self._unpinned).dead += 1
+        if state is not None and waiter.name is not None:
+            self._forget_name(state, waiter.name)
+        self._dispatch()
+
+    def _call_at(self, when: float) -> None:
+        loop = asyncio.get_running_loop()
+        handle = loop.call_at(when, self._timer_fired)
+        self._timers.add(handle)
+
+    def _timer_fired(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self._timers = {h for h in self._timers if h.when() > now and not h.cancelled()}
+        self._dispatch()
+
+    def _restore_cap(self, state: _Account) -> None:
+        state.cap = self._max_parallel
+        state.cap_lowered = False
+        self._dispatch()
+
+    def _has_voice_room(self, state: _Account) -> bool:
+        if self._max_voices is None:
+            return True
+        return state.voices is not None and state.voices + state.reserved < self._max_voices
+
+    def _admissible(self, state: _Account, now: float) -> bool:
+        return (
+            state.out_until <= now
+            and state.admitted < state.cap + self._prefetch
+            and self._has_voice_room(state)
+        )
+
+    def _dispatch(self) -> None:
+        """Hand out every slot that can be handed out now, oldest waiter first."""
+        if self._fatal is not None:
+            return
+        now = asyncio.get_running_loop().time()
+        accounts = self._accounts.values()
+        for state in accounts:  # stage 2: clone slots
+            if state.paused_until <= now:
+                queue = state.clone_queue
+                while state.cloning < state.cap:
+                    waiter = queue.pop()
+                    if waiter is None:
+                        break
+                    state.cloning += 1
+                    waiter.future.set_result(None)
+        while True:  # stage 1: admission
+            open_accounts = [s for s in accounts if self._admissible(s, now)]
+            if not open_accounts:
+                break
+            best: _Waiter[Ticket] | None = None
+            best_state: _Account | None = None
+            for state in open_accounts:
+                head = state.pinned.head()
+                if head is not None and (best is None or head.seq < best.seq):
+                    best, best_state = head, state
+            head = self._unpinned.head()
+            if head is not None and (best is None or head.seq < best.seq):
+                target = self._least_loaded(open_accounts, head.name, now)
+                if target is not None:
+                    best, best_state = head, target
+            if best is None or best_state is None:
+                break
+            if best_state.pinned.head() is best:
+                best_state.pinned.pop()
+            else:
+                self._unpinned.pop()
+                if best.name is not None:
+                    best_state.names[best.name] += 1
+            best_state.admitted += 1
+            best_state.reserved += 1
+            best.future.set_result(Ticket(best_state.name, best.name, best.seq, best_state))
+        self._fail_hopeless(now)
+
+    def _least_loaded(
+        self, candidates: list[_Account], name: str | None, now: float
+    ) -> _Account | None:
+        if self._fixed_accounts:
+            rotation = [s for s in candidates if s.paused_until <= now] or candidates
+        else:
+            rotation = [s for s in candidates if s.name is None]
+        if name is not None:
+            rotation = [s for s in rotation if not s.names[name]]
+        if not rotation:
+            return None
+        self._rr += 1
+        n = len(rotation)
+        return min(
+            (rotation[(self._rr + i) % n] for i in range(n)),
+            key=lambda s: (s.admitted / s.cap, (s.voices or 0) + s.reserved),
+        )
+
+    def _hopeless(self, state: _Account) -> bool:
+        """Full, and no admitted job that might fail and give its slot back."""
+        return (
+            self._max_voices is not None
+            and state.voices is not None
+            and state.voices + state.reserved >= self._max_voices
+            and state.reserved == 0
+        )
+
+    def _fail_hopeless(self, now: float) -> None:
+        for state in self._accounts.values():
+            if not state.pinned:
+                continue
+            error: ErrorFactory | None = None
+            if state.out_until > now and state.out_error is not None:
+                error = state.out_error
+            elif self._hopeless(state):
+                error = self._slots_error([state])
+            if error is not None:
+                # Names are forgotten by each failed admit() itself.
+                for waiter in state.pinned.drain():
+                    waiter.future.set_exception(error())
+        if not self._unpinned:
+            return
+        rotation = self._rotation()
+        in_rotation = [s for s in rotation if s.out_until <= now]
+        if not in_rotation:
+            soonest = min(rotation, key=lambda s: s.out_until)
+            out_error = soonest.out_error
+            if out_error is not None:
+                for waiter in self._unpinned.drain():
+                    waiter.future.set_exception(out_error())
+        elif all(self._hopeless(s) for s in in_rotation):
+            error = self._slots_error(in_rotation)
+            for waiter in self._unpinned.drain():
+                waiter.future.set_exception(error())
+
+    def _slots_error(self, states: list[_Account]) -> ErrorFactory:
+        counts = {s.name: (s.voices or 0) + s.reserved for s in states}
+        limit = self._max_voices or 0
+        return lambda: VoiceSlotsExhaustedError(counts, limit)
+
+
+def out_of_rotation_error(
+    account: str | None, until: float, status: int, detail: str
+) -> ErrorFactory:
+    """An :data:`ErrorFactory` for :meth:`CloneScheduler.take_out_of_rotation`."""
+    return lambda: AccountUnavailableError(account, until, status, detail)

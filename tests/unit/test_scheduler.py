@@ -1,0 +1,269 @@
+"""CloneScheduler without sockets: admission, clone slots, voice slots, pauses, rotation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from minimax_async import (
+    AccountUnavailableError,
+    ClientClosedError,
+    DuplicateVoiceNameError,
+    VoiceSlotsExhaustedError,
+)
+from minimax_async._scheduler import CloneScheduler, Ticket
+
+pytestmark = pytest.mark.anyio
+
+
+def counter(counts: dict[str | None, int]) -> Callable[[str | None], Awaitable[int]]:
+    async def count(account: str | None) -> int:
+        return counts.get(account, 0)
+
+    return count
+
+
+def make(
+    accounts: list[str] | None = None,
+    *,
+    max_voices: int | None = None,
+    counts: dict[str | None, int] | None = None,
+    prefetch: int | None = None,
+    max_parallel: int = 2,
+) -> CloneScheduler:
+    return CloneScheduler(
+        accounts=accounts,
+        max_parallel=max_parallel,
+        max_voices=max_voices,
+        count_voices=counter(counts or {}),
+        prefetch=prefetch,
+    )
+
+
+async def settle() -> None:
+    """Let every ready task run (the scheduler hands out slots synchronously)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_two_clone_slots_per_account() -> None:
+    """At most max_parallel tickets hold a clone slot on one account; the rest queue FIFO."""
+    sched = make(["a"])
+    order: list[int] = []
+
+    async def job(i: int, release: asyncio.Event) -> None:
+        ticket = await sched.admit("a", pinned=True, name=f"v{i}")
+        await sched.acquire_clone(ticket)
+        order.append(i)
+        await release.wait()
+        sched.finish(ticket, created=True)
+
+    releases = [asyncio.Event() for _ in range(6)]
+    tasks = [asyncio.create_task(job(i, releases[i])) for i in range(6)]
+    await settle()
+    assert order == [0, 1]
+    stats = sched.statistics().accounts["a"]
+    # 2 admitted jobs wait for a clone slot, 2 more wait for admission (cap 2 + prefetch 2)
+    assert (stats.in_flight, stats.waiting, stats.admitted) == (2, 4, 4)
+    releases[0].set()
+    await settle()
+    assert order == [0, 1, 2]
+    for r in releases:
+        r.set()
+    await asyncio.gather(*tasks)
+    assert sorted(order) == list(range(6))
+    assert sched.statistics().in_flight == 0
+
+
+async def test_free_account_not_blocked_by_busy_one() -> None:
+    """A job pinned to an idle account starts although an older job waits on a busy account."""
+    sched = make(["a", "b"], prefetch=0)
+    held = [await sched.admit("a", pinned=True, name=f"a{i}") for i in range(2)]
+    waiting_a = asyncio.create_task(sched.admit("a", pinned=True, name="a-late"))
+    await settle()
+    assert not waiting_a.done()
+    ticket_b = await asyncio.wait_for(sched.admit("b", pinned=True, name="b0"), 1)
+    assert ticket_b.account == "b"
+    for t in held:
+        sched.finish(t, created=False)
+    sched.finish(await waiting_a, created=False)
+    sched.finish(ticket_b, created=False)
+
+
+async def test_release_hands_slot_on_before_loop_idles() -> None:
+    """Work conservation: finishing a clone grants the next waiter synchronously."""
+    sched = make(["a"], prefetch=0)
+    first = await sched.admit("a", pinned=True, name="one")
+    second = await sched.admit("a", pinned=True, name="two")
+    third = asyncio.create_task(sched.admit("a", pinned=True, name="three"))
+    await settle()
+    assert not third.done()
+    sched.finish(first, created=False)
+    await asyncio.sleep(0)  # one loop pass: the waiter's future was resolved in finish()
+    assert third.done()
+    sched.finish(second, created=False)
+    sched.finish(third.result(), created=False)
+
+
+async def test_cancelled_waiter_takes_nothing() -> None:
+    """Cancelling queued admissions leaves no waiter and no reservation behind."""
+    sched = make(["a"], prefetch=0)
+    held = [await sched.admit("a", pinned=True, name=f"h{i}") for i in range(2)]
+    waiters = [asyncio.create_task(sched.admit("a", pinned=True, name=f"w{i}")) for i in range(50)]
+    await settle()
+    assert sched.statistics().accounts["a"].waiting == 50
+    for w in waiters:
+        w.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    stats = sched.statistics().accounts["a"]
+    assert (stats.waiting, stats.admitted, stats.reserved) == (0, 2, 2)
+    for t in held:
+        sched.finish(t, created=False)
+    stats = sched.statistics().accounts["a"]
+    assert (stats.admitted, stats.reserved) == (0, 0)
+    again = await asyncio.wait_for(sched.admit("a", pinned=True, name="w0"), 1)
+    sched.finish(again, created=False)
+
+
+async def test_unpinned_jobs_spread_over_accounts() -> None:
+    """Unpinned jobs go to the least-loaded accounts, all of them used."""
+    sched = make(["a", "b", "c"], prefetch=0)
+    tickets = [await sched.admit(None, pinned=False, name=f"v{i}") for i in range(6)]
+    assert sorted(t.account or "" for t in tickets) == ["a", "a", "b", "b", "c", "c"]
+    for t in tickets:
+        sched.finish(t, created=False)
+
+
+async def test_voice_slots_limit_admission_and_fail_fast() -> None:
+    """A full account admits nothing; with nothing in flight the waiter fails at once."""
+    sched = make(["a", "b"], max_voices=2, counts={"a": 2, "b": 1})
+    ticket = await sched.admit(None, pinned=False, name="x")
+    assert ticket.account == "b"
+    blocked = asyncio.create_task(sched.admit(None, pinned=False, name="y"))
+    await settle()
+    assert not blocked.done()  # b's reservation might still fail and free the slot
+    sched.finish(ticket, created=True)
+    with pytest.raises(VoiceSlotsExhaustedError) as info:
+        await blocked
+    assert info.value.counts == {"a": 2, "b": 2}
+    with pytest.raises(VoiceSlotsExhaustedError, match="a: 2/2"):
+        await sched.admit("a", pinned=True, name="z")
+
+
+async def test_deleted_voice_frees_slot_for_waiter() -> None:
+    """voice_deleted lets a job waiting for a voice slot proceed."""
+    sched = make(["a"], max_voices=1, counts={"a": 0})
+    first = await sched.admit("a", pinned=True, name="one")
+    waiting = asyncio.create_task(sched.admit("a", pinned=True, name="two"))
+    await settle()
+    sched.finish(first, created=True)
+    await settle()
+    assert waiting.done()
+    with pytest.raises(VoiceSlotsExhaustedError):
+        waiting.result()
+    # now with a delete while a waiter waits behind an in-flight job
+    sched.voice_deleted("a")
+    t2 = await sched.admit("a", pinned=True, name="two")
+    third = asyncio.create_task(sched.admit("a", pinned=True, name="three"))
+    await settle()
+    assert not third.done()
+    sched.voice_deleted("a")  # a delete of an older voice during the clone
+    await settle()
+    assert not third.done()  # still full: t2 holds the only slot
+    sched.finish(t2, created=False)
+    assert isinstance(await asyncio.wait_for(third, 1), Ticket)
+
+
+async def test_duplicate_name_on_one_account_refused() -> None:
+    """Two live jobs with one name on one account: the second is refused up front."""
+    sched = make(["a", "b"])
+    ticket = await sched.admit("a", pinned=True, name="same")
+    with pytest.raises(DuplicateVoiceNameError):
+        await sched.admit("a", pinned=True, name="same")
+    other = await sched.admit(None, pinned=False, name="same")
+    assert other.account == "b"  # unpinned avoids the account where the name is live
+    sched.finish(ticket, created=False)
+    sched.finish(other, created=False)
+
+
+async def test_pause_holds_clone_slots_until_expiry() -> None:
+    """A 429 pause stops new clone grants on that account until it ends, then resumes."""
+    sched = make(["a"])
+    ticket = await sched.admit("a", pinned=True, name="x")
+    sched.pause("a", 0.05, strike=False)
+    grab = asyncio.create_task(sched.acquire_clone(ticket))
+    await settle()
+    assert not grab.done()
+    assert sched.statistics().accounts["a"].paused_for > 0
+    await asyncio.wait_for(grab, 1)
+    sched.finish(ticket, created=False)
+
+
+async def test_repeated_429_at_full_cap_lowers_then_restores_cap() -> None:
+    """Three strikes within a minute lower the cap to 1; it comes back after the cooldown."""
+    sched = CloneScheduler(
+        accounts=["a"],
+        max_parallel=2,
+        max_voices=None,
+        count_voices=counter({}),
+        cap_lowering_strikes=3,
+        cap_lowered_for=0.05,
+    )
+    for _ in range(2):
+        sched.pause("a", 0, strike=True)
+    assert sched.statistics().accounts["a"].cap == 2
+    sched.pause("a", 0, strike=True)
+    assert sched.statistics().accounts["a"].cap == 1
+    await asyncio.sleep(0.1)
+    assert sched.statistics().accounts["a"].cap == 2
+
+
+async def test_out_of_rotation_moves_unpinned_and_fails_pinned() -> None:
+    """A 596'd account takes no unpinned jobs; jobs pinned to it fail with the reason."""
+    sched = make(["a", "b"])
+
+    def error() -> AccountUnavailableError:
+        return AccountUnavailableError("a", 0.0, 596, "on hold")
+
+    sched.take_out_of_rotation("a", 60, error)
+    tickets = [await sched.admit(None, pinned=False, name=f"v{i}") for i in range(3)]
+    assert {t.account for t in tickets} == {"b"}
+    with pytest.raises(AccountUnavailableError, match="596"):
+        await sched.admit("a", pinned=True, name="p")
+    for t in tickets:
+        sched.finish(t, created=False)
+
+
+async def test_fail_all_ends_every_waiter_and_later_admissions() -> None:
+    """fail_all (closing, or a refused token) ends queued jobs at once with one error type."""
+    sched = make(["a"], prefetch=0)
+    held = [await sched.admit("a", pinned=True, name=f"h{i}") for i in range(2)]
+    waiters = [asyncio.create_task(sched.admit("a", pinned=True, name=f"w{i}")) for i in range(5)]
+    await settle()
+    sched.fail_all(lambda: ClientClosedError("closed"))
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert all(isinstance(r, ClientClosedError) for r in results)
+    with pytest.raises(ClientClosedError):
+        await sched.admit("a", pinned=True, name="late")
+    for t in held:
+        sched.finish(t, created=False)
+
+
+async def test_voice_count_learned_once_per_account() -> None:
+    """The cloned-voice count is fetched once per account, however many jobs ask at once."""
+    calls: list[str | None] = []
+
+    async def count(account: str | None) -> int:
+        calls.append(account)
+        await asyncio.sleep(0.01)
+        return 0
+
+    sched = CloneScheduler(accounts=["a", "b"], max_parallel=2, max_voices=4, count_voices=count)
+    tickets = await asyncio.gather(
+        *(sched.admit(None, pinned=False, name=f"v{i}") for i in range(4))
+    )
+    assert sorted(c or "" for c in calls) == ["a", "b"]
+    for t in tickets:
+        sched.finish(t, created=False)
