@@ -1,0 +1,247 @@
+"""Bulk cloning from local audio: jobs, their progress, and the results of ``clone_many``.
+
+A :class:`VoiceJob` names samples on disk (or bytes, or already uploaded file ids). The
+client checks them locally, waits for an account with a free clone slot and voice slot
+(the job's own, if pinned), uploads the samples there and clones there. See
+``Client.clone_from_samples``, ``Client.clone_many`` and ``Client.temporary_voice``.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from ._exceptions import ValidationError
+from ._models import MAX_VOICE_NAME_LENGTH, Voice, account_from_id
+from ._samples import MAX_SAMPLES_PER_VOICE, SampleSource
+
+__all__ = ["CloneProgress", "CloneResult", "JobState", "VoiceJob"]
+
+
+def _samples(value: SampleSource | Iterable[SampleSource]) -> tuple[SampleSource, ...]:
+    if isinstance(value, (str, bytes, bytearray, memoryview, os.PathLike)):
+        return (value,)
+    return tuple(value)
+
+
+def _check_name(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(attribute.name, "must be a non-empty string")
+    if attribute.name == "voice_name" and len(value) > MAX_VOICE_NAME_LENGTH:
+        raise ValidationError(
+            "voice_name", f"is {len(value)} characters long; the limit is {MAX_VOICE_NAME_LENGTH}"
+        )
+
+
+@attrs.frozen
+class VoiceJob:
+    """One voice to clone from local samples.
+
+    Args:
+        voice_name: Display name, 1-30 characters.
+        language_tag: A language ``tag_name`` of ``AudioConfig.voice_tag_language``.
+        samples: 1-10 samples: paths to .mp3/.wav files (10-60 s each), bytes, or file ids
+            already uploaded (``user:…-file:…``, used as they are). One path is accepted
+            as a one-sample job.
+        account: Pin the job to this account; otherwise the client picks one (file ids
+            among the samples pin it to their account).
+        need_noise_reduction: Ask MiniMax to denoise the samples.
+
+    Raises:
+        ValidationError: A limit is broken (nothing is read or sent yet).
+    """
+
+    voice_name: str = attrs.field(validator=_check_name)
+    language_tag: str = attrs.field(validator=_check_name)
+    samples: tuple[SampleSource, ...] = attrs.field(converter=_samples)
+    account: str | None = attrs.field(default=None)
+    need_noise_reduction: bool = attrs.field(
+        default=True, validator=attrs.validators.instance_of(bool)
+    )
+
+    @samples.validator
+    def _check_samples(self, _: attrs.Attribute[Any], value: tuple[SampleSource, ...]) -> None:
+        if not 1 <= len(value) <= MAX_SAMPLES_PER_VOICE:
+            raise ValidationError(
+                "samples", f"has {len(value)} samples; give 1 to {MAX_SAMPLES_PER_VOICE}"
+            )
+        accounts = {a for a in map(account_from_id, self.file_ids) if a is not None}
+        if len(accounts) > 1:
+            raise ValidationError(
+                "samples", f"file ids come from several accounts: {', '.join(sorted(accounts))}"
+            )
+
+    def __attrs_post_init__(self) -> None:
+        embedded = self.embedded_account
+        if self.account is not None and embedded is not None and embedded != self.account:
+            raise ValidationError(
+                "account",
+                f"is {self.account!r} but sample file ids belong to account {embedded!r}",
+            )
+
+    @property
+    def file_ids(self) -> tuple[str, ...]:
+        """The samples that are uploaded file ids (used as they are)."""
+        return tuple(s for s in self.samples if isinstance(s, str) and _is_file_id(s))
+
+    @property
+    def local_samples(self) -> tuple[SampleSource, ...]:
+        """The samples to read and upload."""
+        return tuple(s for s in self.samples if not (isinstance(s, str) and _is_file_id(s)))
+
+    @property
+    def embedded_account(self) -> str | None:
+        """The account of the file ids among the samples, if any."""
+        for file_id in self.file_ids:
+            account = account_from_id(file_id)
+            if account is not None:
+                return account
+        return None
+
+    @property
+    def pinned_account(self) -> str | None:
+        """The account the job must run on, or ``None`` if the client may choose."""
+        return self.account if self.account is not None else self.embedded_account
+
+
+def _is_file_id(sample: str) -> bool:
+    return sample.startswith("user:") and "-file:" in sample
+
+
+class JobState(enum.Enum):
+    """Where a job is."""
+
+    QUEUED = "queued"
+    UPLOADING = "uploading"
+    CLONING = "cloning"
+    DONE = "done"
+    FAILED = "failed"
+
+
+#: States a job does not leave.
+FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED})
+
+
+@attrs.frozen
+class CloneResult:
+    """How one job of :meth:`Client.clone_many` ended: exactly one of ``voice`` and ``error``.
+
+    Attributes:
+        job: The job.
+        voice: The cloned voice, or ``None`` if it failed.
+        error: Why it failed, or ``None``.
+        account: The account it ran on (``None`` if it never got one).
+        queued_at: ``time.time()`` when the job was submitted.
+        started_at: When it was given an account (``None`` if never).
+        finished_at: When it ended.
+    """
+
+    job: VoiceJob
+    voice: Voice | None
+    error: BaseException | None
+    account: str | None
+    queued_at: float
+    started_at: float | None
+    finished_at: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether the job cloned its voice."""
+        return self.error is None
+
+
+ProgressListener = Callable[["CloneProgress", VoiceJob, JobState, "str | None"], None]
+
+
+class CloneProgress:
+    """Live counts of a bulk run, overall and per account, for progress displays.
+
+    Pass one to :meth:`Client.clone_many` (or let it make one) and read it while the run goes,
+    or :meth:`subscribe` to be called on every change of a job's state.
+    """
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.started = time.monotonic()
+        self.counts: Counter[JobState] = Counter()
+        self.by_account: dict[str | None, Counter[JobState]] = {}
+        self._listeners: list[ProgressListener] = []
+
+    def subscribe(self, listener: ProgressListener) -> None:
+        """Call ``listener(progress, job, new_state, account)`` on every change."""
+        self._listeners.append(listener)
+
+    @property
+    def finished(self) -> int:
+        """Jobs done or failed."""
+        return self.counts[JobState.DONE] + self.counts[JobState.FAILED]
+
+    def rate(self) -> float:
+        """Finished jobs per second since the run started."""
+        elapsed = time.monotonic() - self.started
+        return self.finished / elapsed if elapsed > 0 else 0.0
+
+    def eta(self) -> float | None:
+        """Seconds until all jobs are finished at the current rate (``None`` if unknown)."""
+        rate = self.rate()
+        remaining = self.total - self.finished
+        return remaining / rate if rate > 0 else None
+
+    def snapshot(self) -> Mapping[str, int]:
+        """The overall counts by state name."""
+        return {state.value: self.counts[state] for state in JobState}
+
+    def _add(self, job: VoiceJob) -> None:
+        self.total += 1
+        self._move(job, None, JobState.QUEUED, None, None)
+
+    def _move(
+        self,
+        job: VoiceJob,
+        old: JobState | None,
+        new: JobState,
+        old_account: str | None,
+        account: str | None,
+    ) -> None:
+        if old is not None:
+            self.counts[old] -= 1
+            self.by_account.setdefault(old_account, Counter())[old] -= 1
+        self.counts[new] += 1
+        self.by_account.setdefault(account, Counter())[new] += 1
+        for listener in self._listeners:
+            listener(self, job, new, account)
+
+
+@attrs.define
+class JobTracker:
+    """One job's place in a :class:`CloneProgress` (internal)."""
+
+    progress: CloneProgress | None
+    job: VoiceJob
+    state: JobState = JobState.QUEUED
+    account: str | None = None
+    queued_at: float = attrs.field(factory=time.time)
+    started_at: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.progress is not None:
+            self.progress._add(self.job)
+
+    def move(self, state: JobState, account: str | None = None) -> None:
+        """Record a change of state (and of account, when given)."""
+        new_account = account if account is not None else self.account
+        if state is JobState.UPLOADING and self.started_at is None:
+            self.started_at = time.time()
+        if self.progress is not None:
+            # A job queued without an account counts under None until it gets one.
+            old_account = self.account if self.state is not JobState.QUEUED else None
+            target = new_account if state is not JobState.QUEUED else None
+            self.progress._move(self.job, self.state, state, old_account, target)
+        self.state = state
+        self.account = new_account

@@ -1,0 +1,961 @@
+"""``Client``: the lifecycle and one coroutine per API operation.
+
+It composes the other layers (models, converter, wire rules, transport, scheduler, retry
+rules) and holds no parsing and no HTTP details of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from types import TracebackType
+from typing import Final, TypeVar
+from urllib.parse import urlsplit
+
+import anyio
+import attrs
+
+from ._bulk import CloneProgress, CloneResult, JobState, JobTracker, VoiceJob
+from ._converter import make_converter
+from ._exceptions import (
+    AccountError,
+    AccountPreconditionError,
+    AccountUnavailableError,
+    AuthenticationError,
+    ClientClosedError,
+    ConfigurationError,
+    MiniMaxError,
+    RateLimitError,
+    ValidationError,
+)
+from ._models import (
+    Account,
+    AudioConfig,
+    AudioStream,
+    Clip,
+    CloneVoiceRequest,
+    CreateMp3Request,
+    CreateStreamRequest,
+    UploadedSample,
+    Voice,
+    account_from_id,
+)
+from ._retry import RetryPolicy, is_retryable, known_not_processed
+from ._samples import LocalSample, SampleSource, load_sample
+from ._scheduler import (
+    MAX_PARALLEL_CLONES_PER_ACCOUNT,
+    MAX_VOICES_PER_ACCOUNT,
+    CloneScheduler,
+    CloneStatistics,
+    Ticket,
+    out_of_rotation_error,
+)
+from ._transport import Transport
+from ._wire import (
+    DEFAULT_CLIPS_PAGE_SIZE,
+    DEFAULT_VOICES_PAGE_SIZE,
+    WireRequest,
+    accounts_request,
+    audio_list_request,
+    clip_request,
+    clone_voice_request,
+    cloned_voices_request,
+    config_request,
+    create_mp3_request,
+    create_stream_request,
+    delete_clip_request,
+    delete_voice_request,
+    get_account_request,
+    parse_response,
+    system_voices_request,
+    upload_sample_request,
+)
+
+__all__ = ["DEFAULT_BASE_URL", "TOKEN_ENV_VAR", "Client", "CloneRun"]
+
+T = TypeVar("T")
+logger = logging.getLogger("minimax_async")
+
+#: The production API.
+DEFAULT_BASE_URL: Final = "https://api.useapi.net/v1/minimax"
+#: Where the token comes from when ``Client(token=...)`` is not given.
+TOKEN_ENV_VAR: Final = "USEAPI_TOKEN"
+#: Seconds for one ordinary request.
+DEFAULT_TIMEOUT: Final = 30.0
+#: Seconds for one clone request: "cloning can take up to 60 seconds" (contract §4.4).
+DEFAULT_CLONE_TIMEOUT: Final = 120.0
+#: Seconds an account stays out of rotation after a 596 (on hold) or a 412 (cannot pay).
+DEFAULT_ACCOUNT_COOLDOWN: Final = 1800.0
+#: How far a voice's create_time may precede the job's start and still be adopted
+#: (clock skew between this machine and MiniMax's).
+ADOPTION_CLOCK_SKEW: Final = timedelta(minutes=2)
+_TOKEN_UNAUTHORIZED: Final = "unauthorized"
+
+
+def _check_base_url(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    if parts.scheme == "https" and parts.hostname:
+        return base_url.rstrip("/")
+    if parts.scheme == "http" and parts.hostname:
+        host = parts.hostname
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            return base_url.rstrip("/")
+        raise ConfigurationError(
+            f"base_url {base_url!r} is plain http to a non-loopback host; the token would "
+            "travel unencrypted. Use https (http is allowed only for 127.0.0.1/localhost)."
+        )
+    raise ConfigurationError(f"base_url {base_url!r} is not an http(s) URL")
+
+
+@attrs.define
+class _Options:
+    """What :meth:`Client.with_options` may change per call."""
+
+    timeout: float
+    clone_timeout: float
+    retry: RetryPolicy
+
+
+@attrs.define
+class _Shared:
+    """What a client and its ``with_options`` views share."""
+
+    transport: Transport
+    scheduler: CloneScheduler
+    accounts: tuple[str, ...] | None
+    account_cooldown: float
+    closing: bool = False
+    scopes: set[anyio.CancelScope] = attrs.field(factory=set)
+    idle: asyncio.Event | None = None
+    claimed_voice_ids: set[str] = attrs.field(factory=set)
+
+
+class Client:
+    """An asyncio client for useapi.net's MiniMax audio API (v1).
+
+    Use it as an async context manager::
+
+        async with minimax_async.Client(accounts=["123456", "789012"]) as client:
+            voices = await asyncio.gather(*(client.clone_voice(r) for r in requests))
+
+    Every ``clone_voice`` passes the per-account clone queue: at most ``max_parallel_clones``
+    clones run at once per account and never more voices than an account can hold, however
+    many calls are awaited together.
+
+    Args:
+        token: The useapi.net API token; defaults to the ``USEAPI_TOKEN`` environment
+            variable. Never shown in a repr, log or error.
+        base_url: The API root. Plain ``http`` is refused except to a loopback host.
+        accounts: The MiniMax account ids configured at useapi.net. ``None`` means
+            single-account mode: ``account`` is sent only when given or derivable.
+        max_parallel_clones: Clone requests in flight per account: 1 or 2.
+        max_voices_per_account: Cloned voices an account holds (4); ``None`` stops the
+            client from counting them.
+        timeout: Seconds for an ordinary request.
+        clone_timeout: Seconds for one clone request (time queued does not count).
+        retry: How transient failures are retried.
+        account_cooldown: Seconds an account stays out of rotation after a 596 or 412.
+        connection_limit: Most HTTP connections open at once.
+
+    Raises:
+        ConfigurationError: No token, a bad base URL, or a bad limit.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        accounts: Iterable[str] | None = None,
+        max_parallel_clones: int = MAX_PARALLEL_CLONES_PER_ACCOUNT,
+        max_voices_per_account: int | None = MAX_VOICES_PER_ACCOUNT,
+        timeout: float = DEFAULT_TIMEOUT,
+        clone_timeout: float = DEFAULT_CLONE_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        account_cooldown: float = DEFAULT_ACCOUNT_COOLDOWN,
+        connection_limit: int = 100,
+    ) -> None:
+        token = token if token is not None else os.environ.get(TOKEN_ENV_VAR)
+        if not token:
+            raise ConfigurationError(
+                f"no API token: pass Client(token=...) or set the {TOKEN_ENV_VAR} "
+                "environment variable"
+            )
+        if isinstance(max_parallel_clones, bool) or max_parallel_clones not in (1, 2):
+            raise ConfigurationError(
+                f"max_parallel_clones is {max_parallel_clones!r}; the API runs 1 or 2 "
+                "clones at once per account"
+            )
+        if max_voices_per_account is not None and max_voices_per_account < 1:
+            raise ConfigurationError("max_voices_per_account must be at least 1 (or None)")
+        if timeout <= 0 or clone_timeout <= 0:
+            raise ConfigurationError("timeout and clone_timeout must be positive")
+        account_list = None if accounts is None else tuple(dict.fromkeys(accounts))
+        if account_list is not None:
+            if isinstance(accounts, str):
+                raise ConfigurationError("accounts must be a list of account ids, not one string")
+            if not account_list or not all(isinstance(a, str) and a for a in account_list):
+                raise ConfigurationError("accounts must hold at least one non-empty account id")
+        self._converter = make_converter()
+        self._options = _Options(timeout, clone_timeout, retry or RetryPolicy())
+        self._max_parallel_clones = max_parallel_clones
+        self._shared = _Shared(
+            transport=Transport(_check_base_url(base_url), token, connection_limit),
+            scheduler=CloneScheduler(
+                accounts=account_list,
+                max_parallel=max_parallel_clones,
+                max_voices=max_voices_per_account,
+                count_voices=self._count_voices,
+            ),
+            accounts=account_list,
+            account_cooldown=account_cooldown,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Client(base_url={self.base_url!r}, accounts={self.accounts!r}, "
+            f"max_parallel_clones={self._max_parallel_clones})"
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def base_url(self) -> str:
+        """The API root this client talks to."""
+        return self._shared.transport.base_url
+
+    @property
+    def accounts(self) -> tuple[str, ...] | None:
+        """The configured accounts, or ``None`` in single-account mode."""
+        return self._shared.accounts
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has been called."""
+        return self._shared.closing
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self, *, wait: bool = False) -> None:
+        """Close the client and its connections.
+
+        Args:
+            wait: Let queued and running operations finish first. Without it (the default),
+                each one ends at once with :class:`ClientClosedError`.
+        """
+        shared = self._shared
+        if shared.closing and shared.transport._session is None:
+            return
+        shared.closing = True
+        if not wait:
+            shared.scheduler.fail_all(lambda: ClientClosedError("the client was closed"))
+            for scope in list(shared.scopes):
+                scope.cancel()
+        if shared.scopes:
+            # Running operations end (or, without wait, unwind) before the session goes.
+            shared.idle = asyncio.Event()
+            await shared.idle.wait()
+        shared.scheduler.fail_all(lambda: ClientClosedError("the client was closed"))
+        await shared.transport.aclose()
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        clone_timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Client:
+        """A view of this client with other per-call settings; it shares the connections,
+        the clone queue and the lifecycle (close the original, not the view)::
+
+            await client.with_options(retry=RetryPolicy(attempts=1)).clone_voice(request)
+        """
+        view = object.__new__(Client)
+        view.__dict__.update(self.__dict__)
+        view._options = attrs.evolve(
+            self._options,
+            timeout=timeout or self._options.timeout,
+            clone_timeout=clone_timeout or self._options.clone_timeout,
+            retry=retry or self._options.retry,
+        )
+        return view
+
+    def clone_statistics(self) -> CloneStatistics:
+        """In-flight and waiting clone counts, per account and overall."""
+        return self._shared.scheduler.statistics()
+
+    # ------------------------------------------------------------------ voices
+
+    async def clone_voice(self, request: CloneVoiceRequest) -> Voice:
+        """Clone a voice from uploaded samples (POST audio/clone-voice).
+
+        The call waits its turn in the account's clone queue (time queued does not count
+        against ``clone_timeout``). Transient failures are retried; after an *ambiguous*
+        one (a timeout, a broken connection, a 5xx) the client first looks for the voice
+        among the account's cloned voices and adopts it rather than cloning twice.
+
+        Args:
+            request: What to clone. Its account is ``request.account``, else the account
+                inside its file ids.
+
+        Returns:
+            The new voice.
+
+        Raises:
+            ValidationError: The account is unknown or cannot be derived.
+            DuplicateVoiceNameError: Another live clone has this name on this account.
+            VoiceSlotsExhaustedError: The account has no free voice slot and none will free.
+            AccountUnavailableError: The account is out of rotation (596/412).
+            APIError: The server refused it (see the subclasses).
+            TransportError: No usable reply, and the voice could not be found.
+        """
+        account = self._check_account(request.target_account, "clone_voice")
+        return await self._guarded(self._clone(request, account))
+
+    async def _clone(self, request: CloneVoiceRequest, account: str | None) -> Voice:
+        scheduler = self._shared.scheduler
+        ticket = await scheduler.admit(account, pinned=True, name=request.voice_name)
+        created = False
+        try:
+            voice = await self._clone_admitted(ticket, request)
+            created = True
+            return voice
+        finally:
+            scheduler.finish(ticket, created=created)
+
+    async def _clone_admitted(self, ticket: Ticket, request: CloneVoiceRequest) -> Voice:
+        """Run one admitted clone to its end: retries, back-pressure, adoption."""
+        scheduler = self._shared.scheduler
+        account = ticket.account
+        wire = clone_voice_request(self._converter, request, account)
+        started = datetime.now(timezone.utc)
+        retry = self._options.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            await scheduler.acquire_clone(ticket, front=attempt > 1)
+            at_full_cap = scheduler.statistics().accounts[account].in_flight >= 2
+            try:
+                voice = await self._send(wire, Voice, self._options.clone_timeout)
+            except MiniMaxError as exc:
+                scheduler.release_clone(ticket)
+                if not is_retryable(exc):
+                    raise
+                if isinstance(exc, RateLimitError):
+                    scheduler.pause(account, retry.delay(attempt, exc), strike=at_full_cap)
+                elif not known_not_processed(exc):
+                    adopted = await self._adopt(account, request.voice_name, started)
+                    if adopted is not None:
+                        logger.info(
+                            "clone %r on account %s: adopted %s after %s",
+                            request.voice_name,
+                            account,
+                            adopted.voice_id,
+                            type(exc).__name__,
+                        )
+                        return adopted
+                if attempt >= retry.attempts:
+                    raise
+                delay = 0.0 if isinstance(exc, RateLimitError) else retry.delay(attempt, exc)
+                logger.info(
+                    "clone %r on account %s: retry %d/%d in %.1f s after %s",
+                    request.voice_name,
+                    account,
+                    attempt,
+                    retry.attempts - 1,
+                    delay,
+                    exc,
+                )
+                await anyio.sleep(delay)
+                continue
+            else:
+                scheduler.release_clone(ticket)
+                if voice.voice_id:
+                    self._shared.claimed_voice_ids.add(voice.voice_id)
+                return voice
+
+    async def _adopt(self, account: str | None, name: str, started: datetime) -> Voice | None:
+        """The voice an ambiguous clone created, if the account lists one.
+
+        A voice is adopted when its name matches, it was created after the job started
+        (less clock skew), and no other job of this client already owns it.
+        """
+        voices = await self._list_voices(account)
+        claimed = self._shared.claimed_voice_ids
+        for voice in voices:
+            if (
+                voice.voice_name == name
+                and voice.voice_id is not None
+                and voice.voice_id not in claimed
+                and (
+                    voice.create_time is None or voice.create_time >= started - ADOPTION_CLOCK_SKEW
+                )
+            ):
+                claimed.add(voice.voice_id)
+                return voice
+        return None
+
+    async def list_cloned_voices(self, *, account: str | None = None) -> list[Voice]:
+        """Every cloned voice of an account (GET audio/voices?is_system=false).
+
+        The client also refreshes its count of the account's used voice slots.
+        """
+        account = self._check_account(account, "list_cloned_voices", required=False)
+        return await self._guarded(self._list_voices(account))
+
+    async def _list_voices(self, account: str | None) -> list[Voice]:
+        page = await self._send_retrying(cloned_voices_request(account), _VoiceList)
+        return list(page.voice_list)
+
+    async def _count_voices(self, account: str | None) -> int:
+        return len(await self._list_voices(account))
+
+    async def iter_system_voices(
+        self,
+        *,
+        tag_list: Sequence[str] | str | None = None,
+        account: str | None = None,
+        page_size: int = DEFAULT_VOICES_PAGE_SIZE,
+    ) -> AsyncIterator[Voice]:
+        """Every system voice, page by page while the API says ``has_more``.
+
+        Args:
+            tag_list: Tags every voice must have (from :meth:`get_config`), e.g.
+                ``["Italian", "Female"]``.
+            account: The account to ask through.
+            page_size: Voices per request (the API default is 500).
+        """
+        account = self._check_account(account, "iter_system_voices", required=False)
+        if page_size < 1:
+            raise ValidationError("page_size", "must be at least 1")
+        tags = tag_list if isinstance(tag_list, str) or tag_list is None else ",".join(tag_list)
+        page_number = 1
+        while True:
+            wire = system_voices_request(
+                account, page=page_number, page_size=page_size, tag_list=tags
+            )
+            page = await self._guarded(self._send_retrying(wire, _VoiceList))
+            for voice in page.voice_list:
+                yield voice
+            if not page.has_more or not page.voice_list:
+                return
+            page_number += 1
+
+    async def delete_voice(self, voice_id: str, *, account: str | None = None) -> None:
+        """Delete a cloned voice and free its slot (POST audio/delete-voice; idempotent).
+
+        Args:
+            voice_id: As returned by :meth:`clone_voice` or :meth:`list_cloned_voices`.
+            account: Derived from a composite ``voice_id`` when omitted.
+        """
+        if not isinstance(voice_id, str) or not voice_id.strip():
+            raise ValidationError("voice_id", "must be a non-empty string")
+        account = account if account is not None else account_from_id(voice_id)
+        account = self._check_account(account, "delete_voice")
+        await self._guarded(self._send_retrying(delete_voice_request(voice_id, account), _Ignored))
+        if voice_id in self._shared.claimed_voice_ids:
+            self._shared.claimed_voice_ids.discard(voice_id)
+            self._shared.scheduler.voice_deleted(account)
+        elif self._shared.scheduler.statistics().accounts.get(account) is not None:
+            # Not one of ours: recount, so that a freed slot is seen at once.
+            await self._resync_voice_count(account)
+
+    async def _resync_voice_count(self, account: str | None) -> None:
+        stats = self._shared.scheduler.statistics().accounts.get(account)
+        if stats is None or stats.voices is None or stats.reserved:
+            return  # unknown yet, or clones in flight would be counted twice
+        count = await self._guarded(self._count_voices(account))
+        self._shared.scheduler.voices_listed(account, count)
+
+    # ------------------------------------------------------------------ bulk
+
+    async def clone_from_samples(self, job: VoiceJob) -> Voice:
+        """Clone one voice from local samples, end to end.
+
+        The samples are checked locally first (format, readability, 10-60 s). The job then
+        waits for an account with a free clone slot and voice slot (its own, if pinned),
+        uploads its samples there (in parallel, without holding a clone slot) and clones
+        there. If that account goes on hold (596) or cannot pay (412), an unpinned job moves
+        to another account.
+
+        Raises:
+            InvalidSampleError: A sample is unusable; nothing of the job was uploaded.
+            VoiceSlotsExhaustedError: No account has or will get a free voice slot.
+            (and everything :meth:`clone_voice` raises)
+        """
+        return await self._guarded(self._run_job(job, JobTracker(None, job)))
+
+    async def clone_from_samples_tracked(self, tracker: JobTracker) -> Voice:
+        """:meth:`clone_from_samples` reporting its progress to ``tracker`` (internal)."""
+        return await self._guarded(self._run_job(tracker.job, tracker))
+
+    def clone_many(
+        self, jobs: Iterable[VoiceJob], *, progress: CloneProgress | None = None
+    ) -> CloneRun:
+        """Clone many voices; yield one :class:`CloneResult` per job as each finishes.
+
+        One job's failure never stops the others: it is its result's ``error``. Use it as::
+
+            async with client.clone_many(jobs) as results:
+                async for result in results:
+                    print(result.job.voice_name, result.voice or result.error)
+
+        Leaving the ``async with`` early cancels the jobs still running.
+
+        Args:
+            jobs: The jobs (validated when built).
+            progress: A :class:`CloneProgress` to update (one is made if omitted; it is
+                also ``run.progress``).
+        """
+        job_list = list(jobs)
+        for job in job_list:
+            if not isinstance(job, VoiceJob):
+                raise ValidationError("jobs", f"expected VoiceJob items, got {type(job).__name__}")
+        return CloneRun(self, job_list, progress if progress is not None else CloneProgress())
+
+    @contextlib.asynccontextmanager
+    async def temporary_voice(self, job: VoiceJob | CloneVoiceRequest) -> AsyncIterator[Voice]:
+        """Clone a voice for the duration of a block, then delete it::
+
+            async with client.temporary_voice(job) as voice:
+                clip = await client.create_mp3("Hello!", voice.voice_id)
+
+        The voice is deleted on leaving the block, also on error and on cancellation, so its
+        slot is free again for the next job.
+        """
+        if isinstance(job, VoiceJob):
+            voice = await self.clone_from_samples(job)
+        else:
+            voice = await self.clone_voice(job)
+        try:
+            yield voice
+        finally:
+            if voice.voice_id:
+                with anyio.CancelScope(shield=True):
+                    await self.delete_voice(voice.voice_id, account=voice.account)
+
+    async def _run_job(self, job: VoiceJob, tracker: JobTracker) -> Voice:
+        scheduler = self._shared.scheduler
+        pinned = job.pinned_account
+        if pinned is not None or (self.accounts is not None and len(self.accounts) == 1):
+            pinned = self._check_account(pinned, "clone_from_samples")
+        # Check every local sample before the job takes a place; the data is read again
+        # after admission, so that queued jobs do not hold audio in memory.
+        await self._load_samples(job)
+        placements = len(scheduler.accounts) if pinned is None else 1
+        for placement in range(1, placements + 1):
+            ticket = await scheduler.admit(pinned, pinned=pinned is not None, name=job.voice_name)
+            created = False
+            try:
+                tracker.move(JobState.UPLOADING, ticket.account)
+                file_ids = await self._upload_job(job, ticket.account)
+                request = CloneVoiceRequest(
+                    job.voice_name,
+                    job.language_tag,
+                    file_ids,
+                    account=ticket.account,
+                    need_noise_reduction=job.need_noise_reduction,
+                )
+                tracker.move(JobState.CLONING)
+                voice = await self._clone_admitted(ticket, request)
+                created = True
+                return voice
+            except (AccountError, AccountUnavailableError):
+                if pinned is not None or placement == placements:
+                    raise
+                tracker.move(JobState.QUEUED)  # and on to another account
+            finally:
+                scheduler.finish(ticket, created=created)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _load_samples(self, job: VoiceJob) -> list[LocalSample]:
+        local = job.local_samples
+        loaded: list[LocalSample | None] = [None] * len(local)
+
+        async def load(i: int, source: SampleSource) -> None:
+            label = (
+                None
+                if not isinstance(source, (bytes, bytearray, memoryview))
+                else f"<bytes #{i + 1}>"
+            )
+            loaded[i] = await load_sample(source, label=label)
+
+        async with anyio.create_task_group() as group:
+            for i, source in enumerate(local):
+                group.start_soon(load, i, source)
+        return [sample for sample in loaded if sample is not None]
+
+    async def _upload_job(self, job: VoiceJob, account: str | None) -> list[str]:
+        samples = await self._load_samples(job)
+        file_ids: list[str | None] = [None] * len(samples)
+
+        async def upload(i: int, sample: LocalSample) -> None:
+            wire = upload_sample_request(account, sample.data, sample.content_type)
+            file_ids[i] = (await self._send_retrying(wire, UploadedSample)).file_id
+
+        async with anyio.create_task_group() as group:
+            for i, sample in enumerate(samples):
+                group.start_soon(upload, i, sample)
+        return [*job.file_ids, *(f for f in file_ids if f is not None)]
+
+    # ------------------------------------------------------------------ samples
+
+    async def upload_sample(
+        self,
+        source: SampleSource,
+        *,
+        account: str | None = None,
+        content_type: str | None = None,
+    ) -> UploadedSample:
+        """Upload a voice sample (POST audio/upload-sample, the raw bytes).
+
+        Args:
+            source: The audio: bytes, or a path to an .mp3 or .wav file.
+            account: The account to upload to (required when several are configured).
+            content_type: ``audio/mpeg``, ``audio/wav`` or ``audio/wave``; else taken from
+                the file suffix, else from the bytes themselves.
+
+        Raises:
+            InvalidSampleError: Not mp3/wav, unreadable, or not 10-60 s long; nothing sent.
+        """
+        account = self._check_account(account, "upload_sample")
+        sample = await load_sample(source, content_type=content_type)
+        wire = upload_sample_request(account, sample.data, sample.content_type)
+        return await self._guarded(self._send_retrying(wire, UploadedSample))
+
+    # ------------------------------------------------------------------ speech
+
+    async def create_mp3(
+        self,
+        text: str,
+        voice_id: str,
+        *,
+        account: str | None = None,
+        model: str | None = None,
+        language_boost: str | None = None,
+        emotion: str | None = None,
+        vol: float | None = None,
+        speed: float | None = None,
+        pitch: int | None = None,
+        deepen_lighten: int | None = None,
+        stronger_softer: int | None = None,
+        nasal_crisp: int | None = None,
+        spacious_echo: bool | None = None,
+        lofi_telephone: bool | None = None,
+        robotic: bool | None = None,
+        auditorium_echo: bool | None = None,
+    ) -> Clip:
+        """Synthesise up to 500 characters into an mp3 (POST audio/create-mp3).
+
+        Arguments as :class:`CreateMp3Request`; only the ones given are sent. Not retried
+        after an ambiguous failure (it is not idempotent).
+
+        Returns:
+            The clip; download ``clip.audio_url``.
+        """
+        request = CreateMp3Request(
+            text=text, voice_id=voice_id, account=account, model=model,
+            language_boost=language_boost, emotion=emotion, vol=vol, speed=speed,
+            pitch=pitch, deepen_lighten=deepen_lighten, stronger_softer=stronger_softer,
+            nasal_crisp=nasal_crisp, spacious_echo=spacious_echo,
+            lofi_telephone=lofi_telephone, robotic=robotic, auditorium_echo=auditorium_echo,
+        )  # fmt: skip
+        target = self._check_account(request.target_account, "create_mp3")
+        wire = create_mp3_request(self._converter, request, target)
+        return await self._guarded(self._send_retrying(wire, Clip))
+
+    async def create_stream(self, request: CreateStreamRequest) -> AudioStream:
+        """Start streamed speech of up to 5000 characters (POST audio/create-stream).
+
+        Returns:
+            The ``token`` and ``payload`` for the WSS endpoint.
+        """
+        target = self._check_account(request.target_account, "create_stream")
+        wire = create_stream_request(self._converter, request, target)
+        return await self._guarded(self._send_retrying(wire, AudioStream))
+
+    async def iter_clips(
+        self, *, account: str | None = None, page_size: int = DEFAULT_CLIPS_PAGE_SIZE
+    ) -> AsyncIterator[Clip]:
+        """Every generated clip of an account (GET audio/), page by page."""
+        account = self._check_account(account, "iter_clips", required=False)
+        page_number = 1
+        while True:
+            wire = audio_list_request(account, page=page_number, page_size=page_size)
+            page = await self._guarded(self._send_retrying(wire, _ClipList))
+            for clip in page.audio_list:
+                yield clip
+            if not page.has_more or not page.audio_list:
+                return
+            page_number += 1
+
+    async def get_clip(self, audio_id: str) -> Clip:
+        """One generated clip (GET audio/{audio_id})."""
+        if not audio_id:
+            raise ValidationError("audio_id", "must be a non-empty string")
+        wire = clip_request(audio_id, account_from_id(audio_id))
+        return await self._guarded(self._send_retrying(wire, Clip))
+
+    async def delete_clip(self, audio_id: str) -> None:
+        """Delete a generated clip (DELETE audio/{audio_id}; idempotent)."""
+        if not audio_id:
+            raise ValidationError("audio_id", "must be a non-empty string")
+        wire = delete_clip_request(audio_id, account_from_id(audio_id))
+        await self._guarded(self._send_retrying(wire, _Ignored))
+
+    # ------------------------------------------------------------------ accounts, config
+
+    async def get_config(self, *, account: str | None = None) -> AudioConfig:
+        """The emotion and voice-tag vocabularies (GET audio/config)."""
+        account = self._check_account(account, "get_config", required=False)
+        return await self._guarded(self._send_retrying(config_request(account), AudioConfig))
+
+    async def list_accounts(self) -> list[Account]:
+        """Every MiniMax account configured at useapi.net (GET accounts), by id."""
+        accounts = await self._guarded(self._send_retrying(accounts_request(), dict[str, Account]))
+        return [
+            account if account.account else attrs.evolve(account, account=key)
+            for key, account in sorted(accounts.items())
+        ]
+
+    async def get_account(self, account: str) -> Account:
+        """One configured account (GET accounts/{account}).
+
+        Raises:
+            NotFoundError: The account is not configured.
+        """
+        if not account:
+            raise ValidationError("account", "must be a non-empty string")
+        return await self._guarded(self._send_retrying(get_account_request(account), Account))
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _check_account(
+        self, account: str | None, operation: str, *, required: bool = True
+    ) -> str | None:
+        if self._shared.closing:
+            raise ClientClosedError(f"{operation}: the client is closed")
+        accounts = self._shared.accounts
+        if accounts is None:
+            return account
+        if account is None:
+            if len(accounts) == 1:
+                return accounts[0]
+            if required:
+                raise ValidationError(
+                    "account",
+                    f"{operation} needs an account when several are configured "
+                    f"({', '.join(accounts)}); pass account=...",
+                )
+            return accounts[0]
+        if account not in accounts:
+            raise ValidationError(
+                "account",
+                f"{account!r} is not one of the configured accounts ({', '.join(accounts)})",
+            )
+        return account
+
+    async def _guarded(self, operation: Awaitable[T]) -> T:
+        """Run an operation so that ``aclose()`` can end it with ClientClosedError."""
+        shared = self._shared
+        if shared.closing:
+            if asyncio.iscoroutine(operation):
+                operation.close()
+            raise ClientClosedError("the client is closed")
+        with anyio.CancelScope() as scope:
+            shared.scopes.add(scope)
+            try:
+                return await operation
+            finally:
+                shared.scopes.discard(scope)
+                if not shared.scopes and shared.idle is not None:
+                    shared.idle.set()
+        raise ClientClosedError("the client was closed while the operation ran")
+
+    async def _send(self, wire: WireRequest, model: type[T], seconds: float) -> T:
+        """One request, one answer (within ``seconds``): parse it or raise its typed error."""
+        raw = await self._shared.transport.send(wire, timeout=seconds)
+        try:
+            return parse_response(self._converter, wire, raw.status, raw.headers, raw.body, model)
+        except AuthenticationError as exc:
+            if exc.message.strip().lower() == _TOKEN_UNAUTHORIZED:
+                # The token itself was refused: every job would fail the same way.
+                message, endpoint, account = exc.message, exc.endpoint, exc.account
+                self._shared.scheduler.fail_all(
+                    lambda: AuthenticationError(401, message, endpoint=endpoint, account=account)
+                )
+            raise
+        except AccountError as exc:
+            self._take_out(exc)
+            raise
+
+    def _take_out(self, exc: AccountError) -> None:
+        cooldown = self._shared.account_cooldown
+        until = time.monotonic() + cooldown
+        label = "cannot pay" if isinstance(exc, AccountPreconditionError) else "on hold"
+        logger.warning(
+            "account %s %s (HTTP %d: %s); out of rotation for %.0f s",
+            exc.account,
+            label,
+            exc.status,
+            exc.message,
+            cooldown,
+        )
+        self._shared.scheduler.take_out_of_rotation(
+            exc.account,
+            cooldown,
+            out_of_rotation_error(exc.account, until, exc.status, exc.message),
+        )
+
+    async def _send_retrying(self, wire: WireRequest, model: type[T]) -> T:
+        """``_send`` with the retry rules; ambiguous failures are retried only when the
+        request is idempotent."""
+        retry = self._options.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._send(wire, model, self._options.timeout)
+            except MiniMaxError as exc:
+                if (
+                    attempt >= retry.attempts
+                    or not is_retryable(exc)
+                    or not (wire.idempotent or known_not_processed(exc))
+                ):
+                    raise
+                delay = retry.delay(attempt, exc)
+                logger.info(
+                    "%s %s: retry %d/%d in %.1f s after %s",
+                    wire.method,
+                    wire.endpoint,
+                    attempt,
+                    retry.attempts - 1,
+                    delay,
+                    exc,
+                )
+                await anyio.sleep(delay)
+
+
+# Envelopes of list answers: internal, only their items reach users.
+
+
+@attrs.frozen(kw_only=True)
+class _VoiceList:
+    voice_list: tuple[Voice, ...] = ()
+    total: int | None = None
+    has_more: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class _ClipList:
+    audio_list: tuple[Clip, ...] = ()
+    total: int | None = None
+    has_more: bool = False
+
+
+@attrs.frozen
+class _Ignored:
+    """An answer whose body does not matter (deletes)."""
+
+
+class CloneRun:
+    """The results of :meth:`Client.clone_many`, as an async iterator and context manager.
+
+    Attributes:
+        progress: Live counts of the run.
+        total: The number of jobs (and of results it will yield).
+    """
+
+    def __init__(self, client: Client, jobs: list[VoiceJob], progress: CloneProgress) -> None:
+        self._client = client
+        self._jobs = jobs
+        self.progress = progress
+        self.total = len(jobs)
+        self._results: asyncio.Queue[CloneResult] = asyncio.Queue()
+        self._yielded = 0
+        self._runner: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"CloneRun(total={self.total}, yielded={self._yielded})"
+
+    def _start(self) -> None:
+        if self._runner is None:
+            trackers = [JobTracker(self.progress, job) for job in self._jobs]
+            self._runner = asyncio.ensure_future(self._run(trackers))
+
+    async def _run(self, trackers: list[JobTracker]) -> None:
+        async with anyio.create_task_group() as group:
+            for tracker in trackers:
+                group.start_soon(self._one, tracker)
+
+    async def _one(self, tracker: JobTracker) -> None:
+        voice: Voice | None = None
+        error: Exception | None = None
+        try:
+            voice = await self._client.clone_from_samples_tracked(tracker)
+        except Exception as exc:  # one job's failure is its result, never the run's
+            error = exc
+        tracker.move(JobState.DONE if error is None else JobState.FAILED)
+        self._results.put_nowait(
+            CloneResult(
+                tracker.job, voice, error, tracker.account, tracker.queued_at,
+                tracker.started_at, time.time(),
+            )
+        )  # fmt: skip
+
+    def __aiter__(self) -> CloneRun:
+        return self
+
+    async def __anext__(self) -> CloneResult:
+        if self._yielded >= self.total:
+            raise StopAsyncIteration
+        self._start()
+        runner = self._runner
+        assert runner is not None
+        getter = asyncio.ensure_future(self._results.get())
+        try:
+            await asyncio.wait((getter, runner), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            getter.cancel()
+            await self.aclose()
+            raise
+        if not getter.done():  # the runner ended without a result for every job
+            getter.cancel()
+            runner.result()  # raises what stopped it
+            raise RuntimeError("clone_many ended before every job had a result")
+        self._yielded += 1
+        return getter.result()
+
+    async def __aenter__(self) -> CloneRun:
+        self._start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel the jobs still running and wait until they have unwound."""
+        runner = self._runner
+        if runner is not None and not runner.done():
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
