@@ -11,15 +11,20 @@ import contextlib
 import ipaddress
 import logging
 import os
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from types import TracebackType
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
 import attrs
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 from ._bulk import CloneProgress, CloneResult, JobState, JobTracker, VoiceJob
 from ._converter import make_converter
@@ -137,7 +142,9 @@ class _Shared:
     closing: bool = False
     scopes: set[anyio.CancelScope] = attrs.field(factory=set)
     idle: asyncio.Event | None = None
-    claimed_voice_ids: set[str] = attrs.field(factory=set)
+    #: Voices counted in the clone queue's slot counts (listed when an account's count was
+    #: learned, or cloned/adopted since), and the queue account they count under.
+    counted_voices: dict[str, str | None] = attrs.field(factory=dict)
 
 
 class Client:
@@ -331,7 +338,9 @@ class Client:
         account = self._check_account(request.target_account, "clone_voice")
         return await self._guarded(self._clone(request, account))
 
-    async def _clone(self, request: CloneVoiceRequest, account: str | None) -> Voice:
+    async def _clone(
+        self, request: CloneVoiceRequest, account: str | None, *, lease: bool = False
+    ) -> Voice:
         scheduler = self._shared.scheduler
         ticket = await scheduler.admit(account, pinned=True, name=request.voice_name)
         created = False
@@ -340,7 +349,7 @@ class Client:
             created = True
             return voice
         finally:
-            scheduler.finish(ticket, created=created)
+            scheduler.finish(ticket, created=created, lease=lease)
 
     async def _clone_admitted(self, ticket: Ticket, request: CloneVoiceRequest) -> Voice:
         """Run one admitted clone to its end: retries, back-pressure, adoption."""
@@ -363,7 +372,7 @@ class Client:
                 if isinstance(exc, RateLimitError):
                     scheduler.pause(account, retry.delay(attempt, exc), strike=at_full_cap)
                 elif not known_not_processed(exc):
-                    adopted = await self._adopt(account, request.voice_name, started)
+                    adopted = await self._adopt(ticket, request.voice_name, started)
                     if adopted is not None:
                         logger.info(
                             "clone %r on account %s: adopted %s after %s",
@@ -390,27 +399,27 @@ class Client:
             else:
                 scheduler.release_clone(ticket)
                 if voice.voice_id:
-                    self._shared.claimed_voice_ids.add(voice.voice_id)
+                    self._shared.counted_voices[voice.voice_id] = account
                 return voice
 
-    async def _adopt(self, account: str | None, name: str, started: datetime) -> Voice | None:
+    async def _adopt(self, ticket: Ticket, name: str, started: datetime) -> Voice | None:
         """The voice an ambiguous clone created, if the account lists one.
 
         A voice is adopted when its name matches, it was created after the job started
-        (less clock skew), and no other job of this client already owns it.
+        (less clock skew), and this client does not already own it.
         """
-        voices = await self._list_voices(account)
-        claimed = self._shared.claimed_voice_ids
+        voices = await self._list_voices(ticket.account)
+        owned = self._shared.counted_voices
         for voice in voices:
             if (
                 voice.voice_name == name
                 and voice.voice_id is not None
-                and voice.voice_id not in claimed
+                and voice.voice_id not in owned
                 and (
                     voice.create_time is None or voice.create_time >= started - ADOPTION_CLOCK_SKEW
                 )
             ):
-                claimed.add(voice.voice_id)
+                owned[voice.voice_id] = ticket.account
                 return voice
         return None
 
@@ -427,7 +436,12 @@ class Client:
         return list(page.voice_list)
 
     async def _count_voices(self, account: str | None) -> int:
-        return len(await self._list_voices(account))
+        voices = await self._list_voices(account)
+        counted = self._shared.counted_voices
+        for voice in voices:
+            if voice.voice_id:
+                counted[voice.voice_id] = account
+        return len(voices)
 
     async def iter_system_voices(
         self,
@@ -472,19 +486,11 @@ class Client:
         account = account if account is not None else account_from_id(voice_id)
         account = self._check_account(account, "delete_voice")
         await self._guarded(self._send_retrying(delete_voice_request(voice_id, account), _Ignored))
-        if voice_id in self._shared.claimed_voice_ids:
-            self._shared.claimed_voice_ids.discard(voice_id)
-            self._shared.scheduler.voice_deleted(account)
-        elif self._shared.scheduler.statistics().accounts.get(account) is not None:
-            # Not one of ours: recount, so that a freed slot is seen at once.
-            await self._resync_voice_count(account)
-
-    async def _resync_voice_count(self, account: str | None) -> None:
-        stats = self._shared.scheduler.statistics().accounts.get(account)
-        if stats is None or stats.voices is None or stats.reserved:
-            return  # unknown yet, or clones in flight would be counted twice
-        count = await self._guarded(self._count_voices(account))
-        self._shared.scheduler.voices_listed(account, count)
+        counted = self._shared.counted_voices
+        if voice_id in counted:
+            self._shared.scheduler.voice_deleted(counted.pop(voice_id))
+        # A voice the client never counted (made by hand after it counted the account's
+        # voices) does not change its count, so deleting one changes nothing either.
 
     # ------------------------------------------------------------------ bulk
 
@@ -493,9 +499,8 @@ class Client:
 
         The samples are checked locally first (format, readability, 10-60 s). The job then
         waits for an account with a free clone slot and voice slot (its own, if pinned),
-        uploads its samples there (in parallel, without holding a clone slot) and clones
-        there. If that account goes on hold (596) or cannot pay (412), an unpinned job moves
-        to another account.
+        uploads its samples there (in parallel) and clones there. If that account goes on
+        hold (596) or cannot pay (412), an unpinned job moves to another account.
 
         Raises:
             InvalidSampleError: A sample is unusable; nothing of the job was uploaded.
@@ -503,10 +508,6 @@ class Client:
             (and everything :meth:`clone_voice` raises)
         """
         return await self._guarded(self._run_job(job, JobTracker(None, job)))
-
-    async def clone_from_samples_tracked(self, tracker: JobTracker) -> Voice:
-        """:meth:`clone_from_samples` reporting its progress to ``tracker`` (internal)."""
-        return await self._guarded(self._run_job(tracker.job, tracker))
 
     def clone_many(
         self, jobs: Iterable[VoiceJob], *, progress: CloneProgress | None = None
@@ -540,20 +541,26 @@ class Client:
                 clip = await client.create_mp3("Hello!", voice.voice_id)
 
         The voice is deleted on leaving the block, also on error and on cancellation, so its
-        slot is free again for the next job.
+        slot is free again for the next job. Jobs waiting for a voice slot meanwhile keep
+        waiting for it instead of failing.
         """
         if isinstance(job, VoiceJob):
-            voice = await self.clone_from_samples(job)
+            voice = await self._guarded(self._run_job(job, JobTracker(None, job), lease=True))
         else:
-            voice = await self.clone_voice(job)
+            account = self._check_account(job.target_account, "temporary_voice")
+            voice = await self._guarded(self._clone(job, account, lease=True))
+        key = self._shared.counted_voices.get(voice.voice_id or "")
         try:
             yield voice
         finally:
-            if voice.voice_id:
-                with anyio.CancelScope(shield=True):
-                    await self.delete_voice(voice.voice_id, account=voice.account)
+            with anyio.CancelScope(shield=True):
+                try:
+                    if voice.voice_id:
+                        await self.delete_voice(voice.voice_id, account=voice.account)
+                finally:
+                    self._shared.scheduler.end_lease(key)
 
-    async def _run_job(self, job: VoiceJob, tracker: JobTracker) -> Voice:
+    async def _run_job(self, job: VoiceJob, tracker: JobTracker, *, lease: bool = False) -> Voice:
         scheduler = self._shared.scheduler
         pinned = job.pinned_account
         if pinned is not None or (self.accounts is not None and len(self.accounts) == 1):
@@ -584,38 +591,25 @@ class Client:
                     raise
                 tracker.move(JobState.QUEUED)  # and on to another account
             finally:
-                scheduler.finish(ticket, created=created)
+                scheduler.finish(ticket, created=created, lease=lease)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _load_samples(self, job: VoiceJob) -> list[LocalSample]:
-        local = job.local_samples
-        loaded: list[LocalSample | None] = [None] * len(local)
+        def loader(i: int, source: SampleSource) -> Callable[[], Awaitable[LocalSample]]:
+            in_memory = isinstance(source, (bytes, bytearray, memoryview))
+            return partial(load_sample, source, label=f"<bytes #{i + 1}>" if in_memory else None)
 
-        async def load(i: int, source: SampleSource) -> None:
-            label = (
-                None
-                if not isinstance(source, (bytes, bytearray, memoryview))
-                else f"<bytes #{i + 1}>"
-            )
-            loaded[i] = await load_sample(source, label=label)
-
-        async with anyio.create_task_group() as group:
-            for i, source in enumerate(local):
-                group.start_soon(load, i, source)
-        return [sample for sample in loaded if sample is not None]
+        return await _all([loader(i, s) for i, s in enumerate(job.local_samples)])
 
     async def _upload_job(self, job: VoiceJob, account: str | None) -> list[str]:
         samples = await self._load_samples(job)
-        file_ids: list[str | None] = [None] * len(samples)
 
-        async def upload(i: int, sample: LocalSample) -> None:
+        async def upload(sample: LocalSample) -> str:
             wire = upload_sample_request(account, sample.data, sample.content_type)
-            file_ids[i] = (await self._send_retrying(wire, UploadedSample)).file_id
+            return (await self._send_retrying(wire, UploadedSample)).file_id
 
-        async with anyio.create_task_group() as group:
-            for i, sample in enumerate(samples):
-                group.start_soon(upload, i, sample)
-        return [*job.file_ids, *(f for f in file_ids if f is not None)]
+        uploaded = await _all([partial(upload, sample) for sample in samples])
+        return [*job.file_ids, *uploaded]
 
     # ------------------------------------------------------------------ samples
 
@@ -855,6 +849,33 @@ class Client:
                 await anyio.sleep(delay)
 
 
+async def _all(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
+    """Run calls concurrently; return their results in order, or raise the first error.
+
+    Like a task group (the others are cancelled on a failure) but raising the error itself,
+    not an exception group, so callers see e.g. the InvalidSampleError of the bad file.
+    """
+    results: list[T] = []
+    if len(calls) == 1:
+        return [await calls[0]()]
+    slots: dict[int, T] = {}
+
+    async def run(i: int, call: Callable[[], Awaitable[T]]) -> None:
+        slots[i] = await call()
+
+    try:
+        async with anyio.create_task_group() as group:
+            for i, call in enumerate(calls):
+                group.start_soon(run, i, call)
+    except BaseExceptionGroup as errors:
+        first = errors.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from first.__cause__
+    results.extend(slots[i] for i in range(len(calls)))
+    return results
+
+
 # Envelopes of list answers: internal, only their items reach users.
 
 
@@ -911,7 +932,7 @@ class CloneRun:
         voice: Voice | None = None
         error: Exception | None = None
         try:
-            voice = await self._client.clone_from_samples_tracked(tracker)
+            voice = await self._client._guarded(self._client._run_job(tracker.job, tracker))
         except Exception as exc:  # one job's failure is its result, never the run's
             error = exc
         tracker.move(JobState.DONE if error is None else JobState.FAILED)

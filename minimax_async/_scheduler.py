@@ -103,6 +103,7 @@ class _Account:
     cap: int
     voices: int | None = None
     reserved: int = 0
+    leased: int = 0
     admitted: int = 0
     cloning: int = 0
     paused_until: float = 0.0
@@ -289,8 +290,12 @@ class CloneScheduler:
             ticket._state.cloning -= 1
             self._dispatch()
 
-    def finish(self, ticket: Ticket, *, created: bool) -> None:
-        """End the ticket: free its reservation; count the voice if one was created."""
+    def finish(self, ticket: Ticket, *, created: bool, lease: bool = False) -> None:
+        """End the ticket: free its reservation; count the voice if one was created.
+
+        With ``lease`` the new voice is temporary: the caller promises to delete it and to
+        call :meth:`end_lease`, so jobs waiting for a slot keep waiting rather than fail.
+        """
         if ticket.finished:
             return
         self.release_clone(ticket)
@@ -300,6 +305,8 @@ class CloneScheduler:
         state.reserved -= 1
         if created and state.voices is not None:
             state.voices += 1
+        if created and lease:
+            state.leased += 1
         if ticket.name is not None:
             self._forget_name(state, ticket.name)
         self._dispatch()
@@ -311,11 +318,11 @@ class CloneScheduler:
             state.voices -= 1
             self._dispatch()
 
-    def voices_listed(self, account: str | None, count: int) -> None:
-        """The server just listed ``count`` cloned voices on ``account``: trust it."""
+    def end_lease(self, account: str | None) -> None:
+        """A temporary voice's lease ended (deleted, or the delete failed)."""
         state = self._accounts.get(account)
-        if state is not None:
-            state.voices = count
+        if state is not None and state.leased > 0:
+            state.leased -= 1
             self._dispatch()
 
     def pause(self, account: str | None, seconds: float, *, strike: bool) -> None:
@@ -553,12 +560,13 @@ class CloneScheduler:
         )
 
     def _hopeless(self, state: _Account) -> bool:
-        """Full, and no admitted job that might fail and give its slot back."""
+        """Full, with no admitted job that might fail and no temporary voice to be deleted."""
         return (
             self._max_voices is not None
             and state.voices is not None
             and state.voices + state.reserved >= self._max_voices
             and state.reserved == 0
+            and state.leased == 0
         )
 
     def _fail_hopeless(self, now: float) -> None:
