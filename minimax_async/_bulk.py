@@ -18,7 +18,14 @@ from typing import Any
 import attrs
 
 from ._exceptions import ValidationError
-from ._models import MAX_VOICE_NAME_LENGTH, Voice, account_from_id
+from ._models import (
+    MAX_VOICE_NAME_LENGTH,
+    Voice,
+    account_from_id,
+    check_file_id,
+    optional_account,
+    strict_bool,
+)
 from ._samples import MAX_SAMPLES_PER_VOICE, SampleSource
 
 __all__ = ["CloneProgress", "CloneResult", "JobState", "VoiceJob"]
@@ -60,10 +67,8 @@ class VoiceJob:
     voice_name: str = attrs.field(validator=_check_name)
     language_tag: str = attrs.field(validator=_check_name)
     samples: tuple[SampleSource, ...] = attrs.field(converter=_samples)
-    account: str | None = attrs.field(default=None)
-    need_noise_reduction: bool = attrs.field(
-        default=True, validator=attrs.validators.instance_of(bool)
-    )
+    account: str | None = attrs.field(default=None, validator=optional_account)
+    need_noise_reduction: bool = attrs.field(default=True, validator=strict_bool)
 
     @samples.validator
     def _check_samples(self, _: attrs.Attribute[Any], value: tuple[SampleSource, ...]) -> None:
@@ -71,6 +76,8 @@ class VoiceJob:
             raise ValidationError(
                 "samples", f"has {len(value)} samples; give 1 to {MAX_SAMPLES_PER_VOICE}"
             )
+        for file_id in self.file_ids:
+            check_file_id(file_id, "samples")
         accounts = {a for a in map(account_from_id, self.file_ids) if a is not None}
         if len(accounts) > 1:
             raise ValidationError(

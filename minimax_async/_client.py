@@ -65,6 +65,7 @@ from ._transport import Transport
 from ._wire import (
     DEFAULT_CLIPS_PAGE_SIZE,
     DEFAULT_VOICES_PAGE_SIZE,
+    NoBody,
     WireRequest,
     accounts_request,
     audio_list_request,
@@ -97,6 +98,9 @@ DEFAULT_TIMEOUT: Final = 30.0
 DEFAULT_CLONE_TIMEOUT: Final = 120.0
 #: Seconds an account stays out of rotation after a 596 (on hold) or a 412 (cannot pay).
 DEFAULT_ACCOUNT_COOLDOWN: Final = 1800.0
+#: Seconds between the two listings that look for the voice of an ambiguous clone failure
+#: (useapi's own scripts wait 20 s after a 502/504: the job may still be queued upstream).
+DEFAULT_RECHECK_DELAY: Final = 20.0
 #: How far a voice's create_time may precede the job's start and still be adopted
 #: (clock skew between this machine and MiniMax's).
 ADOPTION_CLOCK_SKEW: Final = timedelta(minutes=2)
@@ -139,6 +143,7 @@ class _Shared:
     scheduler: CloneScheduler
     accounts: tuple[str, ...] | None
     account_cooldown: float
+    recheck_delay: float
     closing: bool = False
     scopes: set[anyio.CancelScope] = attrs.field(factory=set)
     idle: asyncio.Event | None = None
@@ -172,6 +177,11 @@ class Client:
         clone_timeout: Seconds for one clone request (time queued does not count).
         retry: How transient failures are retried.
         account_cooldown: Seconds an account stays out of rotation after a 596 or 412.
+        recheck_delay: After an ambiguous clone failure whose voice is not listed, seconds
+            to wait before listing once more (the upstream job may still be running).
+        lower_cap_after: 429s at full clone cap within a minute after which an account's
+            cap drops to 1 ("one or two parallel tasks").
+        lowered_cap_for: Seconds the lowered cap lasts before 2 is tried again.
         connection_limit: Most HTTP connections open at once.
 
     Raises:
@@ -190,6 +200,9 @@ class Client:
         clone_timeout: float = DEFAULT_CLONE_TIMEOUT,
         retry: RetryPolicy | None = None,
         account_cooldown: float = DEFAULT_ACCOUNT_COOLDOWN,
+        recheck_delay: float = DEFAULT_RECHECK_DELAY,
+        lower_cap_after: int = 3,
+        lowered_cap_for: float = 300.0,
         connection_limit: int = 100,
     ) -> None:
         token = token if token is not None else os.environ.get(TOKEN_ENV_VAR)
@@ -223,9 +236,12 @@ class Client:
                 max_parallel=max_parallel_clones,
                 max_voices=max_voices_per_account,
                 count_voices=self._count_voices,
+                cap_lowering_strikes=lower_cap_after,
+                cap_lowered_for=lowered_cap_for,
             ),
             accounts=account_list,
             account_cooldown=account_cooldown,
+            recheck_delay=recheck_delay,
         )
 
     def __repr__(self) -> str:
@@ -296,13 +312,16 @@ class Client:
 
             await client.with_options(retry=RetryPolicy(attempts=1)).clone_voice(request)
         """
+        for name, value in (("timeout", timeout), ("clone_timeout", clone_timeout)):
+            if value is not None and value <= 0:
+                raise ConfigurationError(f"{name} must be positive, not {value!r}")
         view = object.__new__(Client)
         view.__dict__.update(self.__dict__)
         view._options = attrs.evolve(
             self._options,
-            timeout=timeout or self._options.timeout,
-            clone_timeout=clone_timeout or self._options.clone_timeout,
-            retry=retry or self._options.retry,
+            timeout=self._options.timeout if timeout is None else timeout,
+            clone_timeout=self._options.clone_timeout if clone_timeout is None else clone_timeout,
+            retry=self._options.retry if retry is None else retry,
         )
         return view
 
@@ -352,7 +371,14 @@ class Client:
             scheduler.finish(ticket, created=created, lease=lease)
 
     async def _clone_admitted(self, ticket: Ticket, request: CloneVoiceRequest) -> Voice:
-        """Run one admitted clone to its end: retries, back-pressure, adoption."""
+        """Run one admitted clone to its end: retries, back-pressure, adoption.
+
+        The rule that keeps clones duplicate-free: a clone is sent again only when it is
+        known not to have happened. A 429 or a connection that never opened is known; after
+        anything else (a timeout, a broken connection, a 5xx) the account's voices are
+        listed, twice with ``recheck_delay`` between, and a voice of the same name created
+        since the job started is adopted instead of cloning again.
+        """
         scheduler = self._shared.scheduler
         account = ticket.account
         wire = clone_voice_request(self._converter, request, account)
@@ -362,45 +388,56 @@ class Client:
         while True:
             attempt += 1
             await scheduler.acquire_clone(ticket, front=attempt > 1)
-            at_full_cap = scheduler.statistics().accounts[account].in_flight >= 2
+            stats = scheduler.statistics().accounts[account]
+            at_full_cap = stats.in_flight >= stats.cap > 1
             try:
                 voice = await self._send(wire, Voice, self._options.clone_timeout)
             except MiniMaxError as exc:
+                delay = retry.delay(attempt, exc)
+                if isinstance(exc, RateLimitError):
+                    # One pause for the whole account, set before the slot is given back:
+                    # queued clones wait it out together instead of each meeting a 429.
+                    scheduler.pause(account, delay, strike=at_full_cap)
+                    delay = 0.0
                 scheduler.release_clone(ticket)
                 if not is_retryable(exc):
                     raise
-                if isinstance(exc, RateLimitError):
-                    scheduler.pause(account, retry.delay(attempt, exc), strike=at_full_cap)
-                elif not known_not_processed(exc):
-                    adopted = await self._adopt(ticket, request.voice_name, started)
+                if not known_not_processed(exc):
+                    adopted = await self._find_ambiguous_clone(ticket, request, started, exc)
                     if adopted is not None:
-                        logger.info(
-                            "clone %r on account %s: adopted %s after %s",
-                            request.voice_name,
-                            account,
-                            adopted.voice_id,
-                            type(exc).__name__,
-                        )
                         return adopted
                 if attempt >= retry.attempts:
                     raise
-                delay = 0.0 if isinstance(exc, RateLimitError) else retry.delay(attempt, exc)
                 logger.info(
                     "clone %r on account %s: retry %d/%d in %.1f s after %s",
-                    request.voice_name,
-                    account,
-                    attempt,
-                    retry.attempts - 1,
-                    delay,
-                    exc,
-                )
+                    request.voice_name, account, attempt, retry.attempts - 1, delay, exc,
+                )  # fmt: skip
                 await anyio.sleep(delay)
-                continue
             else:
                 scheduler.release_clone(ticket)
                 if voice.voice_id:
                     self._shared.counted_voices[voice.voice_id] = account
                 return voice
+
+    async def _find_ambiguous_clone(
+        self, ticket: Ticket, request: CloneVoiceRequest, started: datetime, error: MiniMaxError
+    ) -> Voice | None:
+        """After an ambiguous failure: the voice it created, or None if surely none."""
+        for check in range(2):
+            if check:
+                await anyio.sleep(self._shared.recheck_delay)
+            try:
+                adopted = await self._adopt(ticket, request.voice_name, started)
+            except MiniMaxError as list_error:
+                # Unknown whether the clone happened: fail rather than risk a duplicate.
+                raise error from list_error
+            if adopted is not None:
+                logger.info(
+                    "clone %r on account %s: adopted %s after %s",
+                    request.voice_name, ticket.account, adopted.voice_id, type(error).__name__,
+                )  # fmt: skip
+                return adopted
+        return None
 
     async def _adopt(self, ticket: Ticket, name: str, started: datetime) -> Voice | None:
         """The voice an ambiguous clone created, if the account lists one.
@@ -485,7 +522,7 @@ class Client:
             raise ValidationError("voice_id", "must be a non-empty string")
         account = account if account is not None else account_from_id(voice_id)
         account = self._check_account(account, "delete_voice")
-        await self._guarded(self._send_retrying(delete_voice_request(voice_id, account), _Ignored))
+        await self._guarded(self._send_retrying(delete_voice_request(voice_id, account), NoBody))
         counted = self._shared.counted_voices
         if voice_id in counted:
             self._shared.scheduler.voice_deleted(counted.pop(voice_id))
@@ -714,7 +751,7 @@ class Client:
         if not audio_id:
             raise ValidationError("audio_id", "must be a non-empty string")
         wire = delete_clip_request(audio_id, account_from_id(audio_id))
-        await self._guarded(self._send_retrying(wire, _Ignored))
+        await self._guarded(self._send_retrying(wire, NoBody))
 
     # ------------------------------------------------------------------ accounts, config
 
@@ -891,11 +928,6 @@ class _ClipList:
     audio_list: tuple[Clip, ...] = ()
     total: int | None = None
     has_more: bool = False
-
-
-@attrs.frozen
-class _Ignored:
-    """An answer whose body does not matter (deletes)."""
 
 
 class CloneRun:

@@ -168,8 +168,7 @@ class TransportError(MiniMaxError):
     maybe_processed: bool = True
 
     def __init__(self, message: str, *, endpoint: str, account: str | None = None) -> None:
-        where = f"{endpoint}" + (f" (account {account})" if account else "")
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{_where(endpoint, account)}: {message}")
         self.endpoint = endpoint
         self.account = account
 
@@ -197,7 +196,7 @@ class UnexpectedResponseError(MiniMaxError):
     """
 
     def __init__(self, message: str, *, endpoint: str, account: str | None = None) -> None:
-        super().__init__(f"{endpoint}: {message}")
+        super().__init__(f"{_where(endpoint, account)}: {message}")
         self.endpoint = endpoint
         self.account = account
 
@@ -215,8 +214,7 @@ class APIError(MiniMaxError):
     def __init__(
         self, status: int, message: str, *, endpoint: str, account: str | None = None
     ) -> None:
-        where = f"{endpoint}" + (f" (account {account})" if account else "")
-        super().__init__(f"HTTP {status} from {where}: {message}")
+        super().__init__(f"HTTP {status} from {_where(endpoint, account)}: {message}")
         self.status = status
         self.message = message
         self.endpoint = endpoint
@@ -304,6 +302,10 @@ def error_class_for_status(status: int) -> type[APIError]:
     if 500 <= status <= 599:
         return ServerError
     return APIError
+
+
+def _where(endpoint: str, account: str | None) -> str:
+    return endpoint + (f" (account {account})" if account else "")
 
 
 def _account_label(account: str | None) -> str:

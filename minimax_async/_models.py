@@ -87,7 +87,7 @@ def _max_length(limit: int) -> Any:
     return check
 
 
-def _optional_account(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+def optional_account(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise ValidationError(attribute.name, "must be a non-empty string or None")
 
@@ -107,6 +107,19 @@ def _in_range(low: float, high: float) -> Any:
 def _optional_bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not isinstance(value, bool):
         raise ValidationError(attribute.name, f"must be True or False, not {value!r}")
+
+
+def strict_bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValidationError(attribute.name, f"must be True or False, not {value!r}")
+
+
+def check_file_id(file_id: object, field: str = "files") -> None:
+    """Refuse a file id that is empty, not a string, or holds the comma that joins ids."""
+    if not isinstance(file_id, str) or not file_id.strip():
+        raise ValidationError(field, f"file id {file_id!r} is empty or not a string")
+    if "," in file_id:
+        raise ValidationError(field, f"file id {file_id!r} contains a comma")
 
 
 def _file_ids(value: Iterable[str]) -> tuple[str, ...]:
@@ -140,10 +153,8 @@ class CloneVoiceRequest:
     voice_name: str = attrs.field(validator=[_non_empty_text, _max_length(MAX_VOICE_NAME_LENGTH)])
     language_tag: str = attrs.field(validator=_non_empty_text)
     files: tuple[str, ...] = attrs.field(converter=_file_ids)
-    account: str | None = attrs.field(default=None, validator=_optional_account)
-    need_noise_reduction: bool = attrs.field(
-        default=True, validator=attrs.validators.instance_of(bool)
-    )
+    account: str | None = attrs.field(default=None, validator=optional_account)
+    need_noise_reduction: bool = attrs.field(default=True, validator=strict_bool)
 
     @files.validator
     def _check_files(self, _: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
@@ -152,10 +163,7 @@ class CloneVoiceRequest:
                 "files", f"has {len(value)} file ids; give 1 to {MAX_FILES_PER_CLONE}"
             )
         for file_id in value:
-            if not isinstance(file_id, str) or not file_id.strip():
-                raise ValidationError("files", f"file id {file_id!r} is empty or not a string")
-            if "," in file_id:
-                raise ValidationError("files", f"file id {file_id!r} contains a comma")
+            check_file_id(file_id)
         accounts = {a for a in map(account_from_id, value) if a is not None}
         if len(accounts) > 1:
             raise ValidationError(
@@ -207,10 +215,10 @@ class CreateMp3Request:
 
     text: str = attrs.field(validator=[_non_empty_text, _max_length(MAX_MP3_TEXT_LENGTH)])
     voice_id: str = attrs.field(validator=_non_empty_text)
-    account: str | None = attrs.field(default=None, validator=_optional_account)
-    model: str | None = attrs.field(default=None, validator=_optional_account)
-    language_boost: str | None = attrs.field(default=None, validator=_optional_account)
-    emotion: str | None = attrs.field(default=None, validator=_optional_account)
+    account: str | None = attrs.field(default=None, validator=optional_account)
+    model: str | None = attrs.field(default=None, validator=optional_account)
+    language_boost: str | None = attrs.field(default=None, validator=optional_account)
+    emotion: str | None = attrs.field(default=None, validator=optional_account)
     vol: float | None = attrs.field(default=None, validator=_in_range(1e-9, float("inf")))
     speed: float | None = attrs.field(default=None, validator=_in_range(*SPEED_RANGE))
     pitch: int | None = attrs.field(default=None, validator=_in_range(*PITCH_RANGE))

@@ -12,13 +12,14 @@ may always be sent again, a clone only when it is known not to have happened (se
 from __future__ import annotations
 
 import random
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
 from ._exceptions import (
     AccountError,
     APIError,
+    ConfigurationError,
     ConnectError,
     RateLimitError,
     ServerError,
@@ -28,6 +29,18 @@ from ._exceptions import (
 __all__ = ["RetryPolicy", "is_retryable", "known_not_processed"]
 
 _RETRYABLE_STATUSES: Final = frozenset({429})
+#: Growth stops here: beyond it every back-off is max_delay anyway (and floats overflow).
+_MAX_EXPONENT: Final = 64
+
+
+def _at_least(low: float) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
+            raise ConfigurationError(
+                f"RetryPolicy.{attribute.name} must be >= {low}, not {value!r}"
+            )
+
+    return check
 
 
 @attrs.frozen(kw_only=True)
@@ -43,16 +56,17 @@ class RetryPolicy:
         rng: Source of jitter (seed it for reproducible tests).
     """
 
-    attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
-    initial_delay: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
-    max_delay: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
-    multiplier: float = attrs.field(default=2.0, validator=attrs.validators.ge(1))
-    max_retry_after: float = attrs.field(default=120.0, validator=attrs.validators.ge(0))
+    attempts: int = attrs.field(default=5, validator=_at_least(1))
+    initial_delay: float = attrs.field(default=1.0, validator=_at_least(0))
+    max_delay: float = attrs.field(default=30.0, validator=_at_least(0))
+    multiplier: float = attrs.field(default=2.0, validator=_at_least(1))
+    max_retry_after: float = attrs.field(default=120.0, validator=_at_least(0))
     rng: random.Random = attrs.field(factory=random.Random, repr=False, eq=False)
 
     def backoff(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (1-based): full jitter."""
-        ceiling = min(self.max_delay, self.initial_delay * self.multiplier ** (retry - 1))
+        growth = self.multiplier ** min(retry - 1, _MAX_EXPONENT)
+        ceiling = min(self.max_delay, self.initial_delay * growth)
         return self.rng.uniform(0.0, ceiling)
 
     def delay(self, retry: int, error: BaseException) -> float:

@@ -231,10 +231,16 @@ class CloneScheduler:
             AccountUnavailableError: Its account (or every account) is out of rotation.
         """
         self._raise_if_fatal()
-        targets = [self._account(account)] if pinned else self._rotation()
+        if pinned:
+            unavailable = self.unavailable_error(account)
+            if unavailable is not None:
+                raise unavailable
+            targets = [self._account(account)]
+        else:
+            now = asyncio.get_running_loop().time()
+            targets = [s for s in self._rotation() if s.out_until <= now]
         if self._max_voices is not None:
-            await asyncio.gather(*(self._learn_voices(a) for a in targets))
-            self._raise_if_fatal()
+            await self._learn_all(targets, pinned=pinned)
         state = targets[0] if pinned else None
         if state is not None and name is not None and state.names[name]:
             raise DuplicateVoiceNameError(
@@ -431,6 +437,20 @@ class CloneScheduler:
         if self._fixed_accounts:
             return list(self._accounts.values())
         return [self._accounts[None]]
+
+    async def _learn_all(self, targets: list[_Account], *, pinned: bool) -> None:
+        outcomes = await asyncio.gather(
+            *(self._learn_voices(a) for a in targets), return_exceptions=True
+        )
+        self._raise_if_fatal()
+        for state, outcome in zip(targets, outcomes, strict=False):
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, asyncio.CancelledError) or pinned:
+                    raise outcome
+                # An unpinned job does without an account that just went out of rotation
+                # (the client does that on a 596/412); any other failure is the job's.
+                if not self.is_out_of_rotation(state.name):
+                    raise outcome
 
     async def _learn_voices(self, state: _Account) -> None:
         if state.voices is not None:

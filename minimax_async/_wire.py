@@ -22,6 +22,7 @@ from ._exceptions import APIError, RateLimitError, UnexpectedResponseError, erro
 from ._models import CloneVoiceRequest, CreateMp3Request
 
 __all__ = [
+    "NoBody",
     "WireRequest",
     "accounts_request",
     "audio_list_request",
@@ -208,6 +209,11 @@ def delete_clip_request(audio_id: str, account: str | None) -> WireRequest:
 # --------------------------------------------------------------------------- answers
 
 
+@attrs.frozen
+class NoBody:
+    """The "model" of answers whose body does not matter (deletes: any 2xx is success)."""
+
+
 def parse_response(
     converter: JsonConverter,
     request: WireRequest,
@@ -224,6 +230,16 @@ def parse_response(
     """
     if not 200 <= status <= 299:
         raise error_from_response(request, status, headers, body)
+    if model is NoBody:
+        return NoBody()  # type: ignore[return-value]  # T is NoBody here
+    if not body.lstrip().startswith(b"{"):
+        # Every answer of this API is a JSON object; cattrs would read [] or "" as an
+        # all-default model rather than fail.
+        raise UnexpectedResponseError(
+            f"HTTP {status} answer is not a {model.__name__} (a JSON object): {_readable(body)}",
+            endpoint=request.endpoint,
+            account=request.account,
+        )
     try:
         return converter.loads(body, model)
     except Exception as exc:  # cattrs and json raise many types; all mean "not our shape"

@@ -6,6 +6,8 @@ from collections import Counter
 
 import attrs
 
+from minimax_async.testing._faults import Fault
+
 __all__ = ["CreatedVoice", "ServerRecord"]
 
 
@@ -46,6 +48,8 @@ class ServerRecord:
         rejected_over_capacity: Clone requests answered 429 because the account already had
             the maximum number of clones in flight.
         uploads: Successful sample uploads.
+        faults_applied: Each injected fault that took effect, with its endpoint, in order
+            (an ``after_effect`` fault only counts when the real answer was a success).
     """
 
     requests: Counter[str] = attrs.Factory(Counter)
@@ -57,6 +61,7 @@ class ServerRecord:
     voices_created: list[CreatedVoice] = attrs.Factory(list)
     rejected_over_capacity: int = 0
     uploads: int = 0
+    faults_applied: list[tuple[str, Fault]] = attrs.Factory(list)
 
     @property
     def total_requests(self) -> int:
@@ -79,6 +84,7 @@ class ServerRecord:
         self.voices_created.clear()
         self.rejected_over_capacity = 0
         self.uploads = 0
+        self.faults_applied.clear()
 
     def _clone_admitted(self, account: str) -> None:
         in_flight = self.clones_in_flight.get(account, 0) + 1
