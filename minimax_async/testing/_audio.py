@@ -1,4 +1,4 @@
-"""Generated audio for tests, benchmarks and the sandbox: valid WAV and MP3 bytes of a set length."""
+"""Generated audio for tests, benchmarks and the sandbox: valid WAV and MP3 bytes."""
 
 from __future__ import annotations
 

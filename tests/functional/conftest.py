@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -27,3 +29,25 @@ async def client(fake: FakeMiniMax) -> AsyncIterator[Client]:
         token=fake.token, base_url=fake.base_url, accounts=fake.accounts, retry=FAST_RETRY
     ) as c:
         yield c
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    accounts: Sequence[str],
+    *,
+    slots: int = 4,
+    latency: float | tuple[float, float] = 0.001,
+    **client_options: Any,
+) -> AsyncIterator[tuple[FakeMiniMax, Client]]:
+    """A fake server with ``accounts`` and ``slots`` voices each, and a client for it."""
+    async with (
+        FakeMiniMax(accounts=accounts, clone_latency=latency, max_voices_per_account=slots) as fake,
+        Client(
+            token=fake.token,
+            base_url=fake.base_url,
+            accounts=accounts,
+            max_voices_per_account=slots,
+            **client_options,
+        ) as client,
+    ):
+        yield fake, client

@@ -50,10 +50,10 @@ def client_for(fake: FakeMiniMax, **options: object) -> Client:
     )
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def wait_until(condition: Callable[[], bool], limit: float = 5.0) -> None:
     """Poll a condition that the client's own timers (pauses, cooldowns) will make true."""
-    with anyio.fail_after(timeout):
-        while not condition():
+    with anyio.fail_after(limit):
+        while not condition():  # noqa: ASYNC110 - no event to wait on: state changes in threads/timers
             await asyncio.sleep(0.002)
 
 
@@ -186,7 +186,10 @@ async def test_429_pauses_the_whole_account_once(one_account: FakeMiniMax) -> No
         file_id = (await file_ids(client, ["100001"]))["100001"]
         fake.faults.add("clone-voice", Fault(status=429, retry_after="30"), times=1000)
         gathered = asyncio.gather(
-            *(client.clone_voice(CloneVoiceRequest(f"v{i}", "English", [file_id])) for i in range(20)),
+            *(
+                client.clone_voice(CloneVoiceRequest(f"v{i}", "English", [file_id]))
+                for i in range(20)
+            ),
             return_exceptions=True,
         )
         await wait_until(lambda: client.clone_statistics().accounts["100001"].paused_for > 25)
@@ -202,23 +205,28 @@ async def test_429_pauses_the_whole_account_once(one_account: FakeMiniMax) -> No
 
 async def test_repeated_429_at_full_cap_lowers_cap_then_restores() -> None:
     """A server that runs one clone at a time: the client drops to 1 in flight, later back to 2."""
-    async with FakeMiniMax(
-        accounts=["100001"],
-        clone_latency=0.003,
-        max_voices_per_account=SLOTS,
-        max_parallel_clones=1,
-        retry_after=0.005,
-    ) as fake:
-        async with client_for(fake, lower_cap_after=3, lowered_cap_for=0.5) as client:
-            file_id = (await file_ids(client, ["100001"]))["100001"]
-            await asyncio.gather(
-                *(client.clone_voice(CloneVoiceRequest(f"v{i}", "English", [file_id])) for i in range(40))
+    async with (
+        FakeMiniMax(
+            accounts=["100001"],
+            clone_latency=0.003,
+            max_voices_per_account=SLOTS,
+            max_parallel_clones=1,
+            retry_after=0.005,
+        ) as fake,
+        client_for(fake, lower_cap_after=3, lowered_cap_for=0.5) as client,
+    ):
+        file_id = (await file_ids(client, ["100001"]))["100001"]
+        await asyncio.gather(
+            *(
+                client.clone_voice(CloneVoiceRequest(f"v{i}", "English", [file_id]))
+                for i in range(40)
             )
-            assert client.clone_statistics().accounts["100001"].cap == 1
-            rejected = fake.record.rejected_over_capacity
-            assert 3 <= rejected <= 6  # the strikes, not one 429 per job
-            assert len(fake.record.voices_created) == 40
-            await wait_until(lambda: client.clone_statistics().accounts["100001"].cap == 2)
+        )
+        assert client.clone_statistics().accounts["100001"].cap == 1
+        rejected = fake.record.rejected_over_capacity
+        assert 3 <= rejected <= 6  # the strikes, not one 429 per job
+        assert len(fake.record.voices_created) == 40
+        await wait_until(lambda: client.clone_statistics().accounts["100001"].cap == 2)
 
 
 # --------------------------------------------------------------------------- adoption
@@ -239,7 +247,7 @@ async def test_repeated_429_at_full_cap_lowers_cap_then_restores() -> None:
 async def test_ambiguous_failure_adopts_or_resends(
     one_account: FakeMiniMax, fault: Fault, clone_requests: int
 ) -> None:
-    """After an ambiguous failure the voice is adopted if it exists, else cloned again: never twice."""
+    """After an ambiguous failure the voice is adopted if it exists, else cloned again."""
     fake = one_account
     async with client_for(fake, clone_timeout=0.1, recheck_delay=0.3) as client:
         file_id = (await file_ids(client, ["100001"]))["100001"]
@@ -285,46 +293,52 @@ async def test_same_name_twice_on_one_account_refused_up_front(one_account: Fake
 # --------------------------------------------------------------------------- account health
 
 
-@pytest.mark.parametrize("status", [pytest.param(596, id="on-hold"), pytest.param(412, id="no-credit")])
+@pytest.mark.parametrize(
+    "status", [pytest.param(596, id="on-hold"), pytest.param(412, id="no-credit")]
+)
 async def test_account_out_of_rotation_moves_unpinned_jobs(status: int) -> None:
     """596/412 take an account out of rotation: unpinned jobs finish elsewhere, pinned ones fail."""
-    async with FakeMiniMax(accounts=ACCOUNTS, clone_latency=0.002, max_voices_per_account=SLOTS) as fake:
-        async with client_for(fake) as client:
-            fake.set_account_status("100002", status)
-            jobs = [VoiceJob(f"v{i}", "English", [make_wav(11)]) for i in range(12)]
-            results = [r async for r in client.clone_many(jobs)]
-            assert all(r.ok for r in results), [r.error for r in results if not r.ok]
-            assert {r.account for r in results} == {"100001", "100003"}
-            assert client.clone_statistics().accounts["100002"].out_of_rotation_for > 0
-            sent_before = fake.record.total_requests
-            with pytest.raises(AccountUnavailableError, match=str(status)):
-                await client.clone_from_samples(
-                    VoiceJob("pinned", "English", [make_wav(11)], account="100002")
-                )
-            assert fake.record.total_requests == sent_before
+    async with (
+        FakeMiniMax(accounts=ACCOUNTS, clone_latency=0.002, max_voices_per_account=SLOTS) as fake,
+        client_for(fake) as client,
+    ):
+        fake.set_account_status("100002", status)
+        jobs = [VoiceJob(f"v{i}", "English", [make_wav(11)]) for i in range(12)]
+        results = [r async for r in client.clone_many(jobs)]
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+        assert {r.account for r in results} == {"100001", "100003"}
+        assert client.clone_statistics().accounts["100002"].out_of_rotation_for > 0
+        sent_before = fake.record.total_requests
+        with pytest.raises(AccountUnavailableError, match=str(status)):
+            await client.clone_from_samples(
+                VoiceJob("pinned", "English", [make_wav(11)], account="100002")
+            )
+        assert fake.record.total_requests == sent_before
 
 
 async def test_refused_token_fails_every_job_at_once() -> None:
     """A 401 for the token ends all queued jobs with one clear error, not one request each."""
-    async with FakeMiniMax(accounts=["100001"], clone_latency=0.002) as fake:
-        async with Client(
+    async with (
+        FakeMiniMax(accounts=["100001"], clone_latency=0.002) as fake,
+        Client(
             token="user:1-WrongToken", base_url=fake.base_url, accounts=["100001"], retry=QUICK
-        ) as client:
-            requests = [
-                CloneVoiceRequest(f"v{i}", "English", ["user:1234-minimax:100001-file:1"])
-                for i in range(25)
-            ]
-            results = await asyncio.gather(
-                *(client.clone_voice(r) for r in requests), return_exceptions=True
-            )
-            assert all(isinstance(r, AuthenticationError) for r in results)
-            assert {str(r) for r in results} == {
-                "HTTP 401 from audio/voices (account 100001): Unauthorized"
-            }
-            assert fake.record.total_requests == 1
-            with pytest.raises(AuthenticationError):
-                await client.clone_voice(requests[0])
-            assert fake.record.total_requests == 1
+        ) as client,
+    ):
+        requests = [
+            CloneVoiceRequest(f"v{i}", "English", ["user:1234-minimax:100001-file:1"])
+            for i in range(25)
+        ]
+        results = await asyncio.gather(
+            *(client.clone_voice(r) for r in requests), return_exceptions=True
+        )
+        assert all(isinstance(r, AuthenticationError) for r in results)
+        assert {str(r) for r in results} == {
+            "HTTP 401 from audio/voices (account 100001): Unauthorized"
+        }
+        assert fake.record.total_requests == 1
+        with pytest.raises(AuthenticationError):
+            await client.clone_voice(requests[0])
+        assert fake.record.total_requests == 1
 
 
 # --------------------------------------------------------------------------- shutdown
