@@ -388,8 +388,7 @@ class Client:
         while True:
             attempt += 1
             await scheduler.acquire_clone(ticket, front=attempt > 1)
-            stats = scheduler.statistics().accounts[account]
-            at_full_cap = stats.in_flight >= stats.cap > 1
+            at_full_cap = scheduler.at_full_cap(ticket)
             try:
                 voice = await self._send(wire, Voice, self._options.clone_timeout)
             except MiniMaxError as exc:

@@ -32,6 +32,17 @@ __all__ = ["make_converter"]
 _MS_PER_SECOND = 1000
 
 
+def _optional(scalar: type[Any]) -> Any:
+    def structure(value: Any, _: type) -> Any:
+        if value is None or type(value) is scalar:
+            return value
+        if scalar is bool and isinstance(value, str):
+            return value.strip().lower() in ("true", "1", "yes")
+        return scalar(value)
+
+    return structure
+
+
 def _datetime_from_ms(value: Any, _: type) -> datetime | None:
     if value is None or value == 0:
         return None
@@ -54,6 +65,10 @@ def make_converter() -> JsonConverter:
     """
     converter = make_json_converter(detailed_validation=False, forbid_extra_keys=False)
 
+    # Optional scalars are most of every answer: plain functions are several times faster
+    # than cattrs' generic Optional handling, and as lenient ("2" becomes 2, 7 becomes "7").
+    for scalar in (str, int, float, bool):
+        converter.register_structure_hook(scalar | None, _optional(scalar))
     converter.register_structure_hook(datetime, _datetime_from_ms)
     converter.register_unstructure_hook(datetime, _datetime_to_ms)
 

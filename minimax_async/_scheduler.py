@@ -258,7 +258,7 @@ class CloneScheduler:
             state.pinned.push(waiter)
         else:
             self._unpinned.push(waiter)
-        self._dispatch()
+        self._dispatch(state)
         try:
             return await waiter.future
         except asyncio.CancelledError:
@@ -276,25 +276,30 @@ class CloneScheduler:
         self._seq += 1
         waiter: _Waiter[None] = _Waiter(self._seq, None, asyncio.get_running_loop().create_future())
         state.clone_queue.push(waiter, front=front)
-        self._dispatch()
+        self._dispatch(state)
         try:
             await waiter.future
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled():
                 if waiter.future.exception() is None:  # granted as we were cancelled
                     state.cloning -= 1
-                    self._dispatch()
+                    self._dispatch(state)
             else:
                 state.clone_queue.dead += 1
             raise
         ticket.holds_clone_slot = True
+
+    def at_full_cap(self, ticket: Ticket) -> bool:
+        """Whether the ticket's account runs as many clones as it may, and that is > 1."""
+        state = ticket._state
+        return state.cloning >= state.cap > 1
 
     def release_clone(self, ticket: Ticket) -> None:
         """Give back the ticket's clone slot (safe to call when it holds none)."""
         if ticket.holds_clone_slot:
             ticket.holds_clone_slot = False
             ticket._state.cloning -= 1
-            self._dispatch()
+            self._dispatch(ticket._state)
 
     def finish(self, ticket: Ticket, *, created: bool, lease: bool = False) -> None:
         """End the ticket: free its reservation; count the voice if one was created.
@@ -315,21 +320,21 @@ class CloneScheduler:
             state.leased += 1
         if ticket.name is not None:
             self._forget_name(state, ticket.name)
-        self._dispatch()
+        self._dispatch(state)
 
     def voice_deleted(self, account: str | None) -> None:
         """A cloned voice of ``account`` was deleted: its slot is free for waiting jobs."""
         state = self._accounts.get(account)
         if state is not None and state.voices is not None and state.voices > 0:
             state.voices -= 1
-            self._dispatch()
+            self._dispatch(state)
 
     def end_lease(self, account: str | None) -> None:
         """A temporary voice's lease ended (deleted, or the delete failed)."""
         state = self._accounts.get(account)
         if state is not None and state.leased > 0:
             state.leased -= 1
-            self._dispatch()
+            self._dispatch(state)
 
     def pause(self, account: str | None, seconds: float, *, strike: bool) -> None:
         """Pause ``account``'s clone slots for ``seconds`` after a 429.
@@ -439,6 +444,9 @@ class CloneScheduler:
         return [self._accounts[None]]
 
     async def _learn_all(self, targets: list[_Account], *, pinned: bool) -> None:
+        targets = [state for state in targets if state.voices is None]
+        if not targets:
+            return
         outcomes = await asyncio.gather(
             *(self._learn_voices(a) for a in targets), return_exceptions=True
         )
@@ -489,7 +497,7 @@ class CloneScheduler:
             (state.pinned if state is not None else self._unpinned).dead += 1
         if state is not None and waiter.name is not None:
             self._forget_name(state, waiter.name)
-        self._dispatch()
+        self._dispatch(state)
 
     def _call_at(self, when: float) -> None:
         loop = asyncio.get_running_loop()
@@ -504,7 +512,7 @@ class CloneScheduler:
     def _restore_cap(self, state: _Account) -> None:
         state.cap = self._max_parallel
         state.cap_lowered = False
-        self._dispatch()
+        self._dispatch(state)
 
     def _has_voice_room(self, state: _Account) -> bool:
         if self._max_voices is None:
@@ -518,13 +526,18 @@ class CloneScheduler:
             and self._has_voice_room(state)
         )
 
-    def _dispatch(self) -> None:
-        """Hand out every slot that can be handed out now, oldest waiter first."""
+    def _dispatch(self, only: _Account | None = None) -> None:
+        """Hand out every slot that can be handed out now, oldest waiter first.
+
+        Args:
+            only: The account whose state changed; ``None`` when any may have (timers,
+                rotation). Unpinned waiters may go anywhere, so they always see every account.
+        """
         if self._fatal is not None:
             return
         now = asyncio.get_running_loop().time()
-        accounts = self._accounts.values()
-        for state in accounts:  # stage 2: clone slots
+        states = self._accounts.values() if only is None else (only,)
+        for state in states:  # stage 2: clone slots
             if state.paused_until <= now:
                 queue = state.clone_queue
                 while state.cloning < state.cap:
@@ -533,8 +546,9 @@ class CloneScheduler:
                         break
                     state.cloning += 1
                     waiter.future.set_result(None)
+        candidates = self._accounts.values() if self._unpinned else states
         while True:  # stage 1: admission
-            open_accounts = [s for s in accounts if self._admissible(s, now)]
+            open_accounts = [s for s in candidates if self._admissible(s, now)]
             if not open_accounts:
                 break
             best: _Waiter[Ticket] | None = None
@@ -559,7 +573,7 @@ class CloneScheduler:
             best_state.admitted += 1
             best_state.reserved += 1
             best.future.set_result(Ticket(best_state.name, best.name, best.seq, best_state))
-        self._fail_hopeless(now)
+        self._fail_hopeless(now, states)
 
     def _least_loaded(
         self, candidates: list[_Account], name: str | None, now: float
@@ -589,8 +603,8 @@ class CloneScheduler:
             and state.leased == 0
         )
 
-    def _fail_hopeless(self, now: float) -> None:
-        for state in self._accounts.values():
+    def _fail_hopeless(self, now: float, states: Iterable[_Account]) -> None:
+        for state in states:
             if not state.pinned:
                 continue
             error: ErrorFactory | None = None
