@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from minimax_async import Client, CloneVoiceRequest
-from minimax_async.testing import FakeMiniMax, make_wav
+from minimax_async.testing import make_wav
 
-from .conftest import FAST_RETRY
+from .conftest import FAST_RETRY, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -22,17 +22,9 @@ async def upload_one(client: Client, account: str) -> str:
 
 async def test_fifty_clones_on_one_account_run_two_at_a_time() -> None:
     """50 gathered clones on one account: the server saw exactly 2 in flight, never more."""
-    async with (
-        FakeMiniMax(
-            accounts=["100001"], clone_latency=(0.001, 0.004), max_voices_per_account=MANY_VOICES
-        ) as fake,
-        Client(
-            token=fake.token,
-            base_url=fake.base_url,
-            accounts=fake.accounts,
-            max_voices_per_account=MANY_VOICES,
-            retry=FAST_RETRY,
-        ) as client,
+    async with serve(["100001"], slots=MANY_VOICES, latency=(0.001, 0.004), retry=FAST_RETRY) as (
+        fake,
+        client,
     ):
         file_id = await upload_one(client, "100001")
         voices = await asyncio.gather(
@@ -50,17 +42,9 @@ async def test_fifty_clones_on_one_account_run_two_at_a_time() -> None:
 async def test_three_accounts_run_six_at_once_two_each() -> None:
     """With 3 accounts, 6 clones are held in flight at once (2 each) and never more."""
     accounts = ["100001", "100002", "100003"]
-    async with (
-        FakeMiniMax(
-            accounts=accounts, clone_latency=0.001, max_voices_per_account=MANY_VOICES
-        ) as fake,
-        Client(
-            token=fake.token,
-            base_url=fake.base_url,
-            accounts=accounts,
-            max_voices_per_account=MANY_VOICES,
-            retry=FAST_RETRY,
-        ) as client,
+    async with serve(accounts, slots=MANY_VOICES, latency=0.001, retry=FAST_RETRY) as (
+        fake,
+        client,
     ):
         files = {a: await upload_one(client, a) for a in accounts}
         fake.gate.close()
@@ -88,16 +72,9 @@ async def test_three_accounts_run_six_at_once_two_each() -> None:
 async def test_busy_account_does_not_hold_up_a_free_one() -> None:
     """While one account's clones are held, a clone for another account completes."""
     accounts = ["100001", "100002"]
-    async with (
-        FakeMiniMax(
-            accounts=accounts, clone_latency=0.001, max_voices_per_account=MANY_VOICES
-        ) as fake,
-        Client(
-            token=fake.token,
-            base_url=fake.base_url,
-            accounts=accounts,
-            max_voices_per_account=MANY_VOICES,
-        ) as client,
+    async with serve(accounts, slots=MANY_VOICES, latency=0.001) as (
+        fake,
+        client,
     ):
         busy, free = await upload_one(client, "100001"), await upload_one(client, "100002")
         fake.gate.close()
@@ -117,16 +94,9 @@ async def test_busy_account_does_not_hold_up_a_free_one() -> None:
 
 async def test_cancelling_queued_clones_leaves_nothing_behind() -> None:
     """Cancelling a gather of queued clones empties the queue; no more clones reach the server."""
-    async with (
-        FakeMiniMax(
-            accounts=["100001"], clone_latency=0.001, max_voices_per_account=MANY_VOICES
-        ) as fake,
-        Client(
-            token=fake.token,
-            base_url=fake.base_url,
-            accounts=fake.accounts,
-            max_voices_per_account=MANY_VOICES,
-        ) as client,
+    async with serve(["100001"], slots=MANY_VOICES, latency=0.001) as (
+        fake,
+        client,
     ):
         file_id = await upload_one(client, "100001")
         fake.gate.close()
@@ -158,18 +128,11 @@ async def test_cancelling_queued_clones_leaves_nothing_behind() -> None:
 
 async def test_queue_wait_does_not_count_against_clone_timeout() -> None:
     """A clone queued longer than clone_timeout still succeeds: only the request is timed."""
-    async with (
-        FakeMiniMax(
-            accounts=["100001"], clone_latency=0.15, max_voices_per_account=MANY_VOICES
-        ) as fake,
-        Client(
-            token=fake.token,
-            base_url=fake.base_url,
-            accounts=fake.accounts,
-            max_voices_per_account=MANY_VOICES,
-            max_parallel_clones=1,
-            clone_timeout=0.5,
-        ) as client,
+    async with serve(
+        ["100001"], slots=MANY_VOICES, latency=0.15, max_parallel_clones=1, clone_timeout=0.5
+    ) as (
+        fake,
+        client,
     ):
         file_id = await upload_one(client, "100001")
         voices = await asyncio.gather(
@@ -184,16 +147,9 @@ async def test_queue_wait_does_not_count_against_clone_timeout() -> None:
 
 async def test_clone_statistics_report_waiting_per_account() -> None:
     """clone_statistics shows in-flight and waiting counts per account."""
-    async with (
-        FakeMiniMax(
-            accounts=["100001", "100002"], clone_latency=0.001, max_voices_per_account=MANY_VOICES
-        ) as fake,
-        Client(
-            token=fake.token,
-            base_url=fake.base_url,
-            accounts=fake.accounts,
-            max_voices_per_account=MANY_VOICES,
-        ) as client,
+    async with serve(["100001", "100002"], slots=MANY_VOICES, latency=0.001) as (
+        fake,
+        client,
     ):
         file_id = await upload_one(client, "100001")
         fake.gate.close()
