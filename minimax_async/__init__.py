@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._bulk import CloneProgress, CloneResult, JobState, VoiceJob
-from ._client import DEFAULT_BASE_URL, TOKEN_ENV_VAR, Client, CloneRun
+from ._bulk import CloneProgress, CloneResult, JobState, VoiceJob, is_file_id
+from ._client import ADOPTION_CLOCK_SKEW, DEFAULT_BASE_URL, TOKEN_ENV_VAR, Client, CloneRun
 from ._exceptions import (
     AccountError,
     AccountOnHoldError,
@@ -81,6 +81,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "ADOPTION_CLOCK_SKEW",
     "DEFAULT_BASE_URL",
     "MAX_FILES_PER_CLONE",
     "MAX_MP3_TEXT_LENGTH",
@@ -145,4 +146,5 @@ __all__ = [
     "VoiceSlotsExhaustedError",
     "__version__",
     "account_from_id",
+    "is_file_id",
 ]

@@ -13,7 +13,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import attrs
 
@@ -28,7 +28,7 @@ from ._models import (
 )
 from ._samples import MAX_SAMPLES_PER_VOICE, SampleSource
 
-__all__ = ["CloneProgress", "CloneResult", "JobState", "VoiceJob"]
+__all__ = ["CloneProgress", "CloneResult", "JobState", "VoiceJob", "is_file_id"]
 
 
 def _samples(value: SampleSource | Iterable[SampleSource]) -> tuple[SampleSource, ...]:
@@ -95,12 +95,12 @@ class VoiceJob:
     @property
     def file_ids(self) -> tuple[str, ...]:
         """The samples that are uploaded file ids (used as they are)."""
-        return tuple(s for s in self.samples if isinstance(s, str) and _is_file_id(s))
+        return tuple(s for s in self.samples if is_file_id(s))
 
     @property
     def local_samples(self) -> tuple[SampleSource, ...]:
         """The samples to read and upload."""
-        return tuple(s for s in self.samples if not (isinstance(s, str) and _is_file_id(s)))
+        return tuple(s for s in self.samples if not is_file_id(s))
 
     @property
     def embedded_account(self) -> str | None:
@@ -117,15 +117,22 @@ class VoiceJob:
         return self.account if self.account is not None else self.embedded_account
 
 
-def _is_file_id(sample: str) -> bool:
-    return sample.startswith("user:") and "-file:" in sample
+def is_file_id(sample: object) -> TypeGuard[str]:
+    """Whether a sample is an uploaded file id (``user:…-file:…``) rather than audio."""
+    return isinstance(sample, str) and sample.startswith("user:") and "-file:" in sample
 
 
 class JobState(enum.Enum):
-    """Where a job is."""
+    """Where a job is.
+
+    ``QUEUED`` (waiting for an account), ``UPLOADING`` (its samples, to its account),
+    ``READY`` (uploaded, waiting for a clone slot), ``CLONING`` (the clone request is on the
+    wire, or being retried), then ``DONE`` or ``FAILED``.
+    """
 
     QUEUED = "queued"
     UPLOADING = "uploading"
+    READY = "ready"
     CLONING = "cloning"
     DONE = "done"
     FAILED = "failed"
@@ -243,6 +250,8 @@ class JobTracker:
     def move(self, state: JobState, account: str | None = None) -> None:
         """Record a change of state (and of account, when given)."""
         new_account = account if account is not None else self.account
+        if state is self.state and new_account == self.account:
+            return
         if state is JobState.UPLOADING and self.started_at is None:
             self.started_at = time.time()
         if self.progress is not None:

@@ -83,7 +83,7 @@ from ._wire import (
     upload_sample_request,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "TOKEN_ENV_VAR", "Client", "CloneRun"]
+__all__ = ["ADOPTION_CLOCK_SKEW", "DEFAULT_BASE_URL", "TOKEN_ENV_VAR", "Client", "CloneRun"]
 
 T = TypeVar("T")
 logger = logging.getLogger("minimax_async")
@@ -370,7 +370,13 @@ class Client:
         finally:
             scheduler.finish(ticket, created=created, lease=lease)
 
-    async def _clone_admitted(self, ticket: Ticket, request: CloneVoiceRequest) -> Voice:
+    async def _clone_admitted(
+        self,
+        ticket: Ticket,
+        request: CloneVoiceRequest,
+        *,
+        on_send: Callable[[], None] | None = None,
+    ) -> Voice:
         """Run one admitted clone to its end: retries, back-pressure, adoption.
 
         The rule that keeps clones duplicate-free: a clone is sent again only when it is
@@ -389,6 +395,8 @@ class Client:
             attempt += 1
             await scheduler.acquire_clone(ticket, front=attempt > 1)
             at_full_cap = scheduler.at_full_cap(ticket)
+            if on_send is not None:
+                on_send()
             try:
                 voice = await self._send(wire, Voice, self._options.clone_timeout)
             except MiniMaxError as exc:
@@ -460,10 +468,7 @@ class Client:
         return None
 
     async def list_cloned_voices(self, *, account: str | None = None) -> list[Voice]:
-        """Every cloned voice of an account (GET audio/voices?is_system=false).
-
-        The client also refreshes its count of the account's used voice slots.
-        """
+        """Every cloned voice of an account (GET audio/voices?is_system=false)."""
         account = self._check_account(account, "list_cloned_voices", required=False)
         return await self._guarded(self._list_voices(account))
 
@@ -618,8 +623,10 @@ class Client:
                     account=ticket.account,
                     need_noise_reduction=job.need_noise_reduction,
                 )
-                tracker.move(JobState.CLONING)
-                voice = await self._clone_admitted(ticket, request)
+                tracker.move(JobState.READY)
+                voice = await self._clone_admitted(
+                    ticket, request, on_send=partial(tracker.move, JobState.CLONING)
+                )
                 created = True
                 return voice
             except (AccountError, AccountUnavailableError):

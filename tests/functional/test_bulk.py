@@ -83,7 +83,13 @@ async def test_24_unpinned_jobs_over_three_accounts(wav_dir: Path) -> None:
     fake, make_client = fake_and_client(latency=(0.002, 0.02))
     async with fake, make_client(fake) as client:
         progress = CloneProgress()
+        seen: dict[str, list[JobState]] = {}
+        progress.subscribe(
+            lambda _, job, state, __: seen.setdefault(job.voice_name, []).append(state)
+        )
         results = await collect(client.clone_many(jobs_from(wav_dir, 24), progress=progress))
+        expected = [JobState.QUEUED, JobState.UPLOADING, JobState.READY, JobState.CLONING]
+        assert all(states == [*expected, JobState.DONE] for states in seen.values())
         assert len(results) == 24
         assert sorted(r.job.voice_name for r in results) == sorted(f"voice {i}" for i in range(24))
         assert all(r.ok for r in results)
@@ -98,6 +104,7 @@ async def test_24_unpinned_jobs_over_three_accounts(wav_dir: Path) -> None:
         assert progress.snapshot() == {
             "queued": 0,
             "uploading": 0,
+            "ready": 0,
             "cloning": 0,
             "done": 24,
             "failed": 0,
