@@ -145,11 +145,24 @@ class _Shared:
     account_cooldown: float
     recheck_delay: float
     closing: bool = False
+    aborting: bool = False
+    #: Operations under way (queued or running), and the cancel scopes of running ones.
+    active: int = 0
     scopes: set[anyio.CancelScope] = attrs.field(factory=set)
     idle: asyncio.Event | None = None
     #: Voices counted in the clone queue's slot counts (listed when an account's count was
     #: learned, or cloned/adopted since), and the queue account they count under.
     counted_voices: dict[str, str | None] = attrs.field(factory=dict)
+
+    def enter(self) -> None:
+        """An operation starts."""
+        self.active += 1
+
+    def leave(self) -> None:
+        """An operation ends; the last one wakes a waiting ``aclose()``."""
+        self.active -= 1
+        if not self.active and self.idle is not None:
+            self.idle.set()
 
 
 class Client:
@@ -290,11 +303,12 @@ class Client:
             return
         shared.closing = True
         if not wait:
+            shared.aborting = True
             shared.scheduler.fail_all(lambda: ClientClosedError("the client was closed"))
             for scope in list(shared.scopes):
                 scope.cancel()
-        if shared.scopes:
-            # Running operations end (or, without wait, unwind) before the session goes.
+        if shared.active:
+            # Operations end (or, without wait, unwind) before the session goes.
             shared.idle = asyncio.Event()
             await shared.idle.wait()
         shared.scheduler.fail_all(lambda: ClientClosedError("the client was closed"))
@@ -355,20 +369,28 @@ class Client:
             TransportError: No usable reply, and the voice could not be found.
         """
         account = self._check_account(request.target_account, "clone_voice")
-        return await self._guarded(self._clone(request, account))
+        return await self._clone(request, account)
 
     async def _clone(
         self, request: CloneVoiceRequest, account: str | None, *, lease: bool = False
     ) -> Voice:
-        scheduler = self._shared.scheduler
-        ticket = await scheduler.admit(account, pinned=True, name=request.voice_name)
-        created = False
+        # Queued clones are the bulk of a big gather, so while queued they hold no cancel
+        # scope (aclose() fails queued waiters through the scheduler): less memory per job.
+        shared = self._shared
+        if shared.closing:
+            raise ClientClosedError("the client is closed")
+        shared.enter()
         try:
-            voice = await self._clone_admitted(ticket, request)
-            created = True
-            return voice
+            ticket = await shared.scheduler.admit(account, pinned=True, name=request.voice_name)
+            created = False
+            try:
+                voice = await self._guarded(self._clone_admitted(ticket, request), started=True)
+                created = True
+                return voice
+            finally:
+                shared.scheduler.finish(ticket, created=created, lease=lease)
         finally:
-            scheduler.finish(ticket, created=created, lease=lease)
+            shared.leave()
 
     async def _clone_admitted(
         self,
@@ -589,7 +611,7 @@ class Client:
             voice = await self._guarded(self._run_job(job, JobTracker(None, job), lease=True))
         else:
             account = self._check_account(job.target_account, "temporary_voice")
-            voice = await self._guarded(self._clone(job, account, lease=True))
+            voice = await self._clone(job, account, lease=True)
         key = self._shared.counted_voices.get(voice.voice_id or "")
         try:
             yield voice
@@ -811,21 +833,27 @@ class Client:
             )
         return account
 
-    async def _guarded(self, operation: Awaitable[T]) -> T:
-        """Run an operation so that ``aclose()`` can end it with ClientClosedError."""
+    async def _guarded(self, operation: Awaitable[T], *, started: bool = False) -> T:
+        """Run an operation so that ``aclose()`` can end it with ClientClosedError.
+
+        ``started``: the operation began before (it was queued), so ``aclose(wait=True)``
+        lets it run; only ``aclose()`` without wait stops it.
+        """
         shared = self._shared
-        if shared.closing:
+        if shared.aborting or (shared.closing and not started):
             if asyncio.iscoroutine(operation):
                 operation.close()
             raise ClientClosedError("the client is closed")
-        with anyio.CancelScope() as scope:
-            shared.scopes.add(scope)
-            try:
-                return await operation
-            finally:
-                shared.scopes.discard(scope)
-                if not shared.scopes and shared.idle is not None:
-                    shared.idle.set()
+        shared.enter()
+        try:
+            with anyio.CancelScope() as scope:
+                shared.scopes.add(scope)
+                try:
+                    return await operation
+                finally:
+                    shared.scopes.discard(scope)
+        finally:
+            shared.leave()
         raise ClientClosedError("the client was closed while the operation ran")
 
     async def _send(self, wire: WireRequest, model: type[T], seconds: float) -> T:
