@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import logging
 import os
@@ -153,6 +154,8 @@ class _Shared:
     #: Voices counted in the clone queue's slot counts (listed when an account's count was
     #: learned, or cloned/adopted since), and the queue account they count under.
     counted_voices: dict[str, str | None] = attrs.field(factory=dict)
+    #: With ``reuse_uploads``: file ids by (account, content digest), as upload futures.
+    uploads: dict[tuple[str | None, bytes], asyncio.Future[str]] | None = None
 
     def enter(self) -> None:
         """An operation starts."""
@@ -195,6 +198,10 @@ class Client:
         lower_cap_after: 429s at full clone cap within a minute after which an account's
             cap drops to 1 ("one or two parallel tasks").
         lowered_cap_for: Seconds the lowered cap lasts before 2 is tried again.
+        reuse_uploads: Bulk jobs upload a sample whose bytes were already uploaded to the same
+            account only once, and reuse its file id: many jobs cloned from shared recordings
+            then cost one upload per account, and keep their free choice of account. Off by
+            default, because the API does not say how long a file id stays usable.
         connection_limit: Most HTTP connections open at once.
 
     Raises:
@@ -216,6 +223,7 @@ class Client:
         recheck_delay: float = DEFAULT_RECHECK_DELAY,
         lower_cap_after: int = 3,
         lowered_cap_for: float = 300.0,
+        reuse_uploads: bool = False,
         connection_limit: int = 100,
     ) -> None:
         token = token if token is not None else os.environ.get(TOKEN_ENV_VAR)
@@ -255,6 +263,7 @@ class Client:
             accounts=account_list,
             account_cooldown=account_cooldown,
             recheck_delay=recheck_delay,
+            uploads={} if reuse_uploads else None,
         )
 
     def __repr__(self) -> str:
@@ -628,16 +637,18 @@ class Client:
         pinned = job.pinned_account
         if pinned is not None or (self.accounts is not None and len(self.accounts) == 1):
             pinned = self._check_account(pinned, "clone_from_samples")
-        # Check every local sample before the job takes a place; the data is read again
-        # after admission, so that queued jobs do not hold audio in memory.
-        await self._load_samples(job)
+        # Check every local sample before the job takes a place. Files are read again after
+        # admission, so that queued jobs do not hold audio in memory; bytes are kept.
+        checked = await self._load_samples(job) if job.local_samples else []
+        in_memory = all(isinstance(s, (bytes, bytearray, memoryview)) for s in job.local_samples)
+        reusable = checked if in_memory else None
         placements = len(scheduler.accounts) if pinned is None else 1
         for placement in range(1, placements + 1):
             ticket = await scheduler.admit(pinned, pinned=pinned is not None, name=job.voice_name)
             created = False
             try:
                 tracker.move(JobState.UPLOADING, ticket.account)
-                file_ids = await self._upload_job(job, ticket.account)
+                file_ids = await self._upload_job(job, ticket.account, reusable)
                 request = CloneVoiceRequest(
                     job.voice_name,
                     job.language_tag,
@@ -666,15 +677,32 @@ class Client:
 
         return await _all([loader(i, s) for i, s in enumerate(job.local_samples)])
 
-    async def _upload_job(self, job: VoiceJob, account: str | None) -> list[str]:
-        samples = await self._load_samples(job)
-
-        async def upload(sample: LocalSample) -> str:
-            wire = upload_sample_request(account, sample.data, sample.content_type)
-            return (await self._send_retrying(wire, UploadedSample)).file_id
-
-        uploaded = await _all([partial(upload, sample) for sample in samples])
+    async def _upload_job(
+        self, job: VoiceJob, account: str | None, checked: list[LocalSample] | None
+    ) -> list[str]:
+        if not job.local_samples:
+            return list(job.file_ids)
+        samples = checked if checked is not None else await self._load_samples(job)
+        uploaded = await _all([partial(self._upload, account, sample) for sample in samples])
         return [*job.file_ids, *uploaded]
+
+    async def _upload(self, account: str | None, sample: LocalSample) -> str:
+        """Upload one checked sample; with ``reuse_uploads``, once per content and account."""
+        cache = self._shared.uploads
+        if cache is None:
+            return await self._upload_now(account, sample)
+        key = (account, hashlib.blake2b(sample.data, digest_size=16).digest())
+        pending = cache.get(key)
+        if pending is None:
+            pending = cache[key] = asyncio.ensure_future(self._upload_now(account, sample))
+            pending.add_done_callback(
+                lambda done: cache.pop(key, None) if done.cancelled() or done.exception() else None
+            )
+        return await asyncio.shield(pending)
+
+    async def _upload_now(self, account: str | None, sample: LocalSample) -> str:
+        wire = upload_sample_request(account, sample.data, sample.content_type)
+        return (await self._send_retrying(wire, UploadedSample)).file_id
 
     # ------------------------------------------------------------------ samples
 

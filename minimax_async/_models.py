@@ -8,6 +8,7 @@ No I/O and no cattrs here.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -59,6 +60,7 @@ EFFECT_RANGE: Final = (-100, 100)
 _ID_ACCOUNT = re.compile(r"^user:[^-]+-minimax:(?P<account>[^-]+)-(?:file|audio):.+$")
 
 
+@functools.lru_cache(maxsize=4096)  # bulk runs reuse a few file ids many times
 def account_from_id(identifier: str) -> str | None:
     """Return the MiniMax account embedded in a composite file, voice or clip id.
 

@@ -538,15 +538,20 @@ class CloneScheduler:
         now = asyncio.get_running_loop().time()
         states = self._accounts.values() if only is None else (only,)
         for state in states:  # stage 2: clone slots
-            if state.paused_until <= now:
-                queue = state.clone_queue
+            queue = state.clone_queue
+            if queue.items and state.paused_until <= now:
                 while state.cloning < state.cap:
                     waiter = queue.pop()
                     if waiter is None:
                         break
                     state.cloning += 1
                     waiter.future.set_result(None)
-        candidates = self._accounts.values() if self._unpinned else states
+        # Deques are checked directly (cheaper than len()): cancelled entries only cost a
+        # pass through the slow path.
+        unpinned_waiting = bool(self._unpinned.items)
+        if not unpinned_waiting and not any(state.pinned.items for state in states):
+            return  # nobody waits for admission: nothing to admit, nothing to fail
+        candidates = self._accounts.values() if unpinned_waiting else states
         while True:  # stage 1: admission
             open_accounts = [s for s in candidates if self._admissible(s, now)]
             if not open_accounts:
@@ -605,7 +610,7 @@ class CloneScheduler:
 
     def _fail_hopeless(self, now: float, states: Iterable[_Account]) -> None:
         for state in states:
-            if not state.pinned:
+            if not state.pinned.items:
                 continue
             error: ErrorFactory | None = None
             if state.out_until > now and state.out_error is not None:
@@ -616,7 +621,7 @@ class CloneScheduler:
                 # Names are forgotten by each failed admit() itself.
                 for waiter in state.pinned.drain():
                     waiter.future.set_exception(error())
-        if not self._unpinned:
+        if not self._unpinned.items:
             return
         rotation = self._rotation()
         in_rotation = [s for s in rotation if s.out_until <= now]

@@ -45,6 +45,9 @@ class Transport:
     connection_limit: int = 100
     _session: aiohttp.ClientSession | None = attrs.field(default=None, init=False, repr=False)
     _closed: bool = attrs.field(default=False, init=False)
+    _timeouts: dict[float, aiohttp.ClientTimeout] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
 
     def _open(self) -> aiohttp.ClientSession:
         session = self._session
@@ -57,6 +60,12 @@ class Transport:
                 raise_for_status=False,
             )
         return session
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        found = self._timeouts.get(seconds)
+        if found is None:
+            found = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+        return found
 
     async def send(self, request: WireRequest, *, timeout: float) -> RawResponse:
         """Send one request and read the whole answer.
@@ -80,7 +89,7 @@ class Transport:
                 params=request.params or None,
                 data=request.body,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=self._timeout(timeout),
             ) as response:
                 body = await response.read()
                 status = response.status

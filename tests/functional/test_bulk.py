@@ -366,3 +366,24 @@ async def test_leaving_clone_many_early_cancels_the_rest(wav_dir: Path) -> None:
         assert all(a.admitted == 0 for a in stats.accounts.values())
         voice = await client.clone_from_samples(jobs_from(wav_dir, 1, prefix="after")[0])
         assert voice.voice_name == "after 0"
+
+
+async def test_reuse_uploads_uploads_once_per_account(wav_dir: Path) -> None:
+    """With reuse_uploads, jobs sharing a recording upload it once per account, not per job."""
+    shared = (wav_dir / "s0.wav").read_bytes()
+    async with (
+        FakeMiniMax(accounts=ACCOUNTS, clone_latency=0.002, max_voices_per_account=50) as fake,
+        Client(
+            token=fake.token,
+            base_url=fake.base_url,
+            accounts=ACCOUNTS,
+            max_voices_per_account=50,
+            reuse_uploads=True,
+        ) as client,
+    ):
+        jobs = [VoiceJob(f"take {i}", "English", [shared]) for i in range(24)]
+        results = await collect(client.clone_many(jobs))
+        assert all(r.ok for r in results)
+        assert {r.account for r in results} == set(ACCOUNTS)
+        assert fake.record.uploads == 3
+        assert len(fake.record.voices_created) == 24
