@@ -1,0 +1,190 @@
+"""``python -m benchmarks [--quick] [--output PATH] [--only NAMES]``: run and write the results."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+from ._makespan import BACKPRESSURE_CONTENDERS, CONTENDERS, MakespanSpec, run_makespan
+from ._memory import run_memory
+from ._overhead import OverheadSpec, run_overhead
+from ._profile import profile_cpu, profile_memory
+from ._report import Report
+from ._serde import run_serde
+from ._server import CLIENT_CPU, PIN_ENV, pin_to_cpu
+
+SECTIONS: Final = ("makespan", "overhead", "memory", "models", "backpressure", "profile")
+_HERE: Final = Path(__file__).parent
+DEFAULT_OUTPUT: Final = _HERE / "RESULTS.md"
+QUICK_OUTPUT: Final = _HERE / "RESULTS-quick.md"
+#: Clone latency of benchmarks 1 and 5 (seconds, uniform).
+LATENCY: Final = (0.020, 0.080)
+
+
+@attrs.frozen(kw_only=True)
+class Sizes:
+    """How big each benchmark is in one mode."""
+
+    makespan: MakespanSpec
+    #: The global-semaphore peer runs N clones one pair at a time (about K times the
+    #: bound, so it runs once); at most this many jobs keep it within the time budget.
+    global_semaphore_jobs: int
+    backpressure: MakespanSpec
+    overhead_requests: int
+    #: httpx's pool costs milliseconds per request: fewer of them suffice.
+    httpx_requests: int
+    overhead_accounts: tuple[int, ...]
+    overhead_repeats: int
+    memory_jobs: int
+    memory_accounts: int
+    profile_jobs: int
+
+
+FULL: Final = Sizes(
+    makespan=MakespanSpec(jobs=2000, accounts=20, latency=LATENCY, repeats=3),
+    global_semaphore_jobs=2000,
+    backpressure=MakespanSpec(jobs=2000, accounts=20, latency=LATENCY, server_slots=1),
+    overhead_requests=2000,
+    httpx_requests=400,
+    overhead_accounts=(1, 20),
+    overhead_repeats=3,
+    memory_jobs=100_000,
+    memory_accounts=20,
+    profile_jobs=2000,
+)
+QUICK: Final = Sizes(
+    makespan=MakespanSpec(jobs=100, accounts=5, latency=LATENCY),
+    global_semaphore_jobs=100,
+    backpressure=MakespanSpec(jobs=100, accounts=5, latency=LATENCY, server_slots=1),
+    overhead_requests=300,
+    httpx_requests=100,
+    overhead_accounts=(5,),
+    overhead_repeats=1,
+    memory_jobs=10_000,
+    memory_accounts=5,
+    profile_jobs=0,
+)
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="minimax_async against the alternatives, on the fake server on 127.0.0.1.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, under a minute (CI smoke test)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"results file (default {DEFAULT_OUTPUT.relative_to(_HERE.parent)}, or "
+        f"{QUICK_OUTPUT.relative_to(_HERE.parent)} with --quick)",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the client and the fake server to cores 0 and 1 (best on an idle machine)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})",
+    )
+    args = parser.parse_args(argv)
+    unknown = set(args.only.split(",")) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    return args
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def run(argv: Sequence[str]) -> Report:
+    """Run the benchmarks ``argv`` asks for; write and return the report."""
+    args = _parse(argv)
+    sizes = QUICK if args.quick else FULL
+    output: Path = args.output or (QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT)
+    only = set(args.only.split(","))
+    command = shlex.join(["python", "-m", "benchmarks", *argv])
+    if args.pin:
+        os.environ[PIN_ENV] = "1"
+    report = Report(command=command, quick=args.quick, pinned=pin_to_cpu(CLIENT_CPU))
+
+    def section(name: str, title: str, body: Callable[[], None]) -> None:
+        if name not in only:
+            return
+        _say(f"== {title}")
+        started = time.perf_counter()
+        body()
+        report.sections_seconds[name] = time.perf_counter() - started
+        output.write_text(report.render(), encoding="utf-8")  # partial results survive
+
+    def makespan() -> None:
+        report.makespan_spec = sizes.makespan
+        report.makespan = run_makespan(
+            sizes.makespan,
+            CONTENDERS,
+            _say,
+            job_limits={"global_semaphore": sizes.global_semaphore_jobs},
+            repeat_limits={"global_semaphore": 1},
+        )
+
+    def overhead() -> None:
+        for accounts in sizes.overhead_accounts:
+            spec = OverheadSpec(
+                requests=sizes.overhead_requests,
+                accounts=accounts,
+                repeats=sizes.overhead_repeats,
+            )
+            report.overhead += run_overhead(spec, _say, httpx_requests=sizes.httpx_requests)
+
+    def memory() -> None:
+        report.memory = run_memory(sizes.memory_jobs, sizes.memory_accounts, _say)
+
+    def models() -> None:
+        report.serde = run_serde(quick=args.quick, progress=_say)
+
+    def backpressure() -> None:
+        report.backpressure_spec = sizes.backpressure
+        report.backpressure = run_makespan(sizes.backpressure, BACKPRESSURE_CONTENDERS, _say)
+
+    def profile() -> None:
+        if sizes.profile_jobs:
+            report.cpu_profile = cpu = profile_cpu(sizes.profile_jobs, sizes.makespan.accounts)
+            for w in cpu.workloads.values():
+                _say(f"  CPU, {w.label}: {w.total:.0f} {w.unit} under cProfile")
+            report.memory_profile = memory = profile_memory(
+                5 * sizes.profile_jobs, sizes.memory_accounts
+            )
+            for w in memory.workloads.values():
+                _say(f"  memory, {w.label}: {w.total:,.0f} {w.unit} traced")
+
+    section("makespan", "1. makespan", makespan)
+    section("overhead", "2. client CPU overhead", overhead)
+    section("memory", "3. memory per queued job", memory)
+    section("models", "4. models", models)
+    section("backpressure", "5. back-pressure", backpressure)
+    section("profile", "profiles", profile)
+    output.write_text(report.render(), encoding="utf-8")
+    _say(f"wrote {output}")
+    return report
+
+
+def main() -> None:
+    """The console entry point."""
+    run(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,456 @@
+"""Benchmarks 1 and 5: makespan of N clones over K accounts against its lower bound.
+
+Every contender does the same work against a fresh fake server started with the same seed:
+one sample uploaded per account beforehand (untimed), then N clone requests, each to the
+account it is assigned. The fake server draws each admitted clone's latency from
+``random.Random(seed).uniform(low, high)`` in admission order, and a 429 draws nothing, so
+every contender is served the same N latencies: the first N draws of that generator.
+``FakeMiniMax(clone_latency=...)`` takes no callable and its record keeps no latencies, so
+:func:`served_latencies` repeats the draw; each run checks that the server created exactly
+N voices (N draws).
+
+The lower bound of the makespan with ``c`` clone slots per account is
+``max(sum(latencies) / (c * K), max(latencies))``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import heapq
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final
+
+import aiohttp
+import aiometer
+import attrs
+
+import minimax_async
+from minimax_async import Client, CloneVoiceRequest, RetryPolicy, VoiceJob
+from minimax_async.testing import make_wav
+
+from ._common import (
+    LANGUAGE,
+    SAMPLE_SECONDS,
+    Fixture,
+    clone_body,
+    raw_clone,
+    upload_samples,
+    voice_name,
+)
+from ._server import ServerConfig, ServerProcess, ServerSnapshot
+
+__all__ = [
+    "CONTENDERS",
+    "Contender",
+    "MakespanResult",
+    "MakespanSpec",
+    "lower_bound",
+    "run_makespan",
+    "served_latencies",
+    "simulate",
+]
+
+#: Clone slots per account on the real API.
+SLOTS_PER_ACCOUNT: Final = minimax_async.MAX_PARALLEL_CLONES_PER_ACCOUNT
+#: First account id of the benchmark accounts.
+_FIRST_ACCOUNT: Final = 100_001
+
+
+@attrs.frozen(kw_only=True)
+class MakespanSpec:
+    """One makespan experiment.
+
+    Attributes:
+        jobs: N, the clone requests.
+        accounts: K, the accounts.
+        latency: The ``(low, high)`` seconds of the seeded uniform clone latency.
+        seed: The fake server's seed.
+        server_slots: Clones the server runs at once per account (more answer 429).
+        retry_after: The ``Retry-After`` seconds of the server's 429.
+        repeats: Runs per contender (the median is reported).
+    """
+
+    jobs: int
+    accounts: int
+    latency: tuple[float, float]
+    seed: int = 2025
+    server_slots: int = SLOTS_PER_ACCOUNT
+    retry_after: float = 1.0
+    repeats: int = 1
+
+    @property
+    def account_ids(self) -> tuple[str, ...]:
+        """The fake accounts."""
+        return tuple(str(_FIRST_ACCOUNT + i) for i in range(self.accounts))
+
+    def server_config(self) -> ServerConfig:
+        """The fake server of this experiment (voice slots raised to N)."""
+        return ServerConfig(
+            accounts=self.account_ids,
+            clone_latency=self.latency,
+            max_voices_per_account=self.jobs,
+            max_parallel_clones=self.server_slots,
+            seed=self.seed,
+            retry_after=self.retry_after,
+        )
+
+
+def served_latencies(spec: MakespanSpec) -> list[float]:
+    """The N clone latencies the fake server serves, drawn the way it draws them
+    (``ServerState.clone_delay``: one ``uniform(low, high)`` per admitted clone)."""
+    rng = random.Random(spec.seed)
+    low, high = spec.latency
+    return [rng.uniform(low, high) for _ in range(spec.jobs)]
+
+
+def lower_bound(latencies: Sequence[float], accounts: int, slots: int) -> float:
+    """No schedule of these clones on ``accounts`` x ``slots`` runners ends sooner."""
+    return max(sum(latencies) / (slots * accounts), max(latencies))
+
+
+def simulate(latencies: Sequence[float], accounts: int, slots: int, *, static: bool) -> float:
+    """The makespan of a zero-overhead client, clones served in the server's draw order.
+
+    ``static``: job ``i`` belongs to account ``i % K`` and each account runs its own jobs
+    (round-robin placement, what pinned clone requests get); otherwise every freed slot takes
+    the next job, whatever its account (list scheduling, what a shared queue gets). Each
+    admitted clone takes the next latency of the sequence, as the fake server draws them.
+    """
+    draws = iter(latencies)
+    jobs = len(latencies)
+    left = [len(range(a, jobs, accounts)) for a in range(accounts)] if static else [jobs]
+    running: list[tuple[float, int]] = []
+    for account in range(accounts):
+        for _ in range(slots):
+            queue = account if static else 0
+            if left[queue]:
+                left[queue] -= 1
+                heapq.heappush(running, (next(draws), account))
+    end = 0.0
+    while running:
+        end, account = heapq.heappop(running)
+        queue = account if static else 0
+        if left[queue]:
+            left[queue] -= 1
+            heapq.heappush(running, (end + next(draws), account))
+    return end
+
+
+#: A contender: runs all N clones of a spec against a fixture.
+Run = Callable[[MakespanSpec, Fixture], Awaitable[None]]
+
+
+@attrs.frozen
+class Contender:
+    """One way to run the N clones.
+
+    Attributes:
+        key: Short id (``--only`` and the results table).
+        label: What the table calls it.
+        run: The coroutine function.
+        library: Whether it is minimax_async (as opposed to a hand-written peer).
+        note: What differs in its work or its handling, if anything.
+        same_work: Whether it does exactly the peers' work (one upload per account, then
+            N clones); the headline compares only these.
+    """
+
+    key: str
+    label: str
+    run: Run
+    library: bool
+    note: str = ""
+    same_work: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class MakespanResult:
+    """The median run of one contender."""
+
+    contender: Contender
+    jobs: int
+    seconds: float
+    bound: float
+    runs: tuple[float, ...]
+    clone_requests: int
+    rejected_429: int
+    max_in_flight_per_account: int
+    client_cpu_seconds: float
+
+    @property
+    def ratio(self) -> float:
+        """Makespan / lower bound."""
+        return self.seconds / self.bound
+
+
+# --------------------------------------------------------------------------- minimax_async
+
+
+def _client(spec: MakespanSpec, fixture: Fixture, **options: Any) -> Client:
+    return Client(
+        token=fixture.token,
+        base_url=fixture.base_url,
+        accounts=fixture.accounts,
+        max_voices_per_account=spec.jobs,
+        retry=RetryPolicy(attempts=100),
+        **options,
+    )
+
+
+def _requests(spec: MakespanSpec, fixture: Fixture) -> list[CloneVoiceRequest]:
+    return [
+        CloneVoiceRequest(voice_name(i), LANGUAGE, [fixture.file_ids[fixture.account_of(i)]])
+        for i in range(spec.jobs)
+    ]
+
+
+async def minimax_gather(spec: MakespanSpec, fixture: Fixture) -> None:
+    """``asyncio.gather`` of one ``clone_voice`` per job (each pinned by its file id)."""
+    requests = _requests(spec, fixture)
+    async with _client(spec, fixture) as client:
+        await asyncio.gather(*(client.clone_voice(r) for r in requests))
+
+
+async def minimax_gather_cap1(spec: MakespanSpec, fixture: Fixture) -> None:
+    """As :func:`minimax_gather`, with ``Client(max_parallel_clones=1)``."""
+    requests = _requests(spec, fixture)
+    async with _client(spec, fixture, max_parallel_clones=1) as client:
+        await asyncio.gather(*(client.clone_voice(r) for r in requests))
+
+
+async def minimax_gather_lower_cap_at_once(spec: MakespanSpec, fixture: Fixture) -> None:
+    """As :func:`minimax_gather`, with ``Client(lower_cap_after=1)``: the first 429 at two
+    clones in flight lowers the account's cap to one."""
+    requests = _requests(spec, fixture)
+    async with _client(spec, fixture, lower_cap_after=1) as client:
+        await asyncio.gather(*(client.clone_voice(r) for r in requests))
+
+
+async def _drain_clone_many(client: Client, jobs: list[VoiceJob]) -> None:
+    async with client.clone_many(jobs) as results:
+        async for result in results:
+            if result.error is not None:
+                raise result.error
+
+
+async def minimax_clone_many(spec: MakespanSpec, fixture: Fixture) -> None:
+    """``clone_many`` of jobs naming the uploaded file id of their round-robin account."""
+    jobs = [
+        VoiceJob(voice_name(i), LANGUAGE, [fixture.file_ids[fixture.account_of(i)]])
+        for i in range(spec.jobs)
+    ]
+    async with _client(spec, fixture) as client:
+        await _drain_clone_many(client, jobs)
+
+
+async def minimax_clone_many_reuse(spec: MakespanSpec, fixture: Fixture) -> None:
+    """``clone_many`` of jobs holding the sample's bytes, ``Client(reuse_uploads=True)``: the
+    client places each job on the least-loaded account and uploads the sample there only the
+    first time (one upload per account, inside the timed run)."""
+    sample = make_wav(SAMPLE_SECONDS)
+    jobs = [VoiceJob(voice_name(i), LANGUAGE, sample) for i in range(spec.jobs)]
+    async with _client(spec, fixture, reuse_uploads=True) as client:
+        await _drain_clone_many(client, jobs)
+
+
+async def minimax_clone_many_unpinned(spec: MakespanSpec, fixture: Fixture) -> None:
+    """``clone_many`` of jobs holding the sample's bytes: the client places each job on the
+    least-loaded account and uploads it there (one extra upload per job)."""
+    sample = make_wav(SAMPLE_SECONDS)
+    jobs = [VoiceJob(voice_name(i), LANGUAGE, sample) for i in range(spec.jobs)]
+    async with _client(spec, fixture) as client:
+        await _drain_clone_many(client, jobs)
+
+
+# --------------------------------------------------------------------------- the peers
+
+
+def _session(fixture: Fixture) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(headers=fixture.headers, connector=aiohttp.TCPConnector(limit=100))
+
+
+async def global_semaphore(spec: MakespanSpec, fixture: Fixture) -> None:
+    """(a) One ``asyncio.Semaphore(2)`` around every clone; accounts round-robin."""
+    semaphore = asyncio.Semaphore(SLOTS_PER_ACCOUNT)
+    async with _session(fixture) as session:
+
+        async def one(job: int) -> None:
+            async with semaphore:
+                await raw_clone(session, fixture.clone_url, clone_body(fixture, job))
+
+        await asyncio.gather(*(one(i) for i in range(spec.jobs)))
+
+
+async def round_robin_semaphores(spec: MakespanSpec, fixture: Fixture) -> None:
+    """(b) Jobs dealt round-robin to accounts; an ``asyncio.Semaphore(2)`` per account."""
+    semaphores = {a: asyncio.Semaphore(SLOTS_PER_ACCOUNT) for a in fixture.accounts}
+    async with _session(fixture) as session:
+
+        async def one(job: int) -> None:
+            async with semaphores[fixture.account_of(job)]:
+                await raw_clone(session, fixture.clone_url, clone_body(fixture, job))
+
+        await asyncio.gather(*(one(i) for i in range(spec.jobs)))
+
+
+async def aiometer_round_robin(spec: MakespanSpec, fixture: Fixture) -> None:
+    """(c) ``aiometer.run_all(max_at_once=2K)``; jobs dealt round-robin to accounts.
+    A 429 is slept off (``Retry-After``) and sent again, holding its aiometer slot."""
+    async with _session(fixture) as session:
+
+        async def one(job: int) -> None:
+            await raw_clone(session, fixture.clone_url, clone_body(fixture, job))
+
+        await aiometer.run_all(
+            [functools.partial(one, i) for i in range(spec.jobs)],
+            max_at_once=SLOTS_PER_ACCOUNT * len(fixture.accounts),
+        )
+
+
+async def worker_pool(spec: MakespanSpec, fixture: Fixture) -> None:
+    """(d) Two workers per account pull jobs from one shared queue (dynamic placement)."""
+    pending = iter(range(spec.jobs))
+    async with _session(fixture) as session:
+
+        async def worker(account: str) -> None:
+            for job in pending:
+                await raw_clone(session, fixture.clone_url, clone_body(fixture, job, account))
+
+        await asyncio.gather(
+            *(worker(a) for a in fixture.accounts for _ in range(SLOTS_PER_ACCOUNT))
+        )
+
+
+CONTENDERS: Final = (
+    Contender("gather", "minimax_async: gather(clone_voice)", minimax_gather, True),
+    Contender("clone_many", "minimax_async: clone_many (file ids)", minimax_clone_many, True),
+    Contender(
+        "clone_many_reuse",
+        "minimax_async: clone_many (sample bytes), Client(reuse_uploads=True)",
+        minimax_clone_many_reuse,
+        True,
+        "the client picks each job's account; K uploads inside the timed run",
+    ),
+    Contender(
+        "clone_many_unpinned",
+        "minimax_async: clone_many (sample bytes)",
+        minimax_clone_many_unpinned,
+        True,
+        "+1 upload per job; the client picks each job's account",
+        same_work=False,
+    ),
+    Contender("global_semaphore", "(a) global Semaphore(2)", global_semaphore, False),
+    Contender(
+        "round_robin", "(b) round-robin, Semaphore(2) per account", round_robin_semaphores, False
+    ),
+    Contender(
+        "aiometer",
+        "(c) aiometer.run_all(max_at_once=2K)",
+        aiometer_round_robin,
+        False,
+        "429s slept off (Retry-After) and resent",
+    ),
+    Contender(
+        "worker_pool",
+        "(d) shared queue, 2 workers per account",
+        worker_pool,
+        False,
+        "not in the issue: the strongest hand-written peer",
+    ),
+)
+
+BACKPRESSURE_CONTENDERS: Final = (
+    Contender(
+        "gather", "minimax_async: gather(clone_voice), cap 2 (default)", minimax_gather, True
+    ),
+    Contender(
+        "gather_lower_cap_after_1",
+        "minimax_async: gather(clone_voice), Client(lower_cap_after=1)",
+        minimax_gather_lower_cap_at_once,
+        True,
+        "cap lowered to 1 at the first 429 (default: the third)",
+    ),
+    Contender(
+        "gather_cap1",
+        "minimax_async: gather(clone_voice), Client(max_parallel_clones=1)",
+        minimax_gather_cap1,
+        True,
+        "told the account's real limit",
+    ),
+    Contender(
+        "round_robin",
+        "(b) round-robin, Semaphore(2) per account",
+        round_robin_semaphores,
+        False,
+        "429s slept off (Retry-After) and resent",
+    ),
+)
+
+
+async def _timed(spec: MakespanSpec, server: ServerProcess, contender: Contender) -> float:
+    file_ids = await upload_samples(server.base_url, server.token, server.accounts)
+    fixture = Fixture(server.base_url, server.token, tuple(server.accounts), file_ids)
+    started = time.perf_counter()
+    await contender.run(spec, fixture)
+    return time.perf_counter() - started
+
+
+def run_once(spec: MakespanSpec, contender: Contender) -> tuple[float, ServerSnapshot, float]:
+    """One run on a fresh server: (makespan seconds, server record, client CPU seconds)."""
+    with ServerProcess(spec.server_config()) as server:
+        cpu = time.process_time()
+        seconds = asyncio.run(_timed(spec, server, contender))
+        cpu = time.process_time() - cpu
+        snapshot = server.snapshot()
+    if snapshot.voices_created != spec.jobs:
+        raise RuntimeError(
+            f"{contender.key}: the server created {snapshot.voices_created} voices, "
+            f"not {spec.jobs}; the served latencies are not the first N draws"
+        )
+    return seconds, snapshot, cpu
+
+
+def run_makespan(
+    spec: MakespanSpec,
+    contenders: Sequence[Contender],
+    progress: Callable[[str], None] = print,
+    job_limits: dict[str, int] | None = None,
+    repeat_limits: dict[str, int] | None = None,
+) -> list[MakespanResult]:
+    """Run every contender ``spec.repeats`` times; return the median runs.
+
+    Args:
+        spec: The experiment.
+        contenders: Who runs it.
+        progress: Where to report each run.
+        job_limits: Run these contenders (by key) on fewer jobs (the bound follows N).
+        repeat_limits: Run these contenders (by key) fewer times.
+    """
+    results: list[MakespanResult] = []
+    for contender in contenders:
+        limit = (job_limits or {}).get(contender.key, spec.jobs)
+        repeats = (repeat_limits or {}).get(contender.key, spec.repeats)
+        own = attrs.evolve(spec, jobs=min(limit, spec.jobs), repeats=min(repeats, spec.repeats))
+        bound = lower_bound(served_latencies(own), own.accounts, own.server_slots)
+        runs = [run_once(own, contender) for _ in range(own.repeats)]
+        runs.sort(key=lambda run: run[0])
+        seconds, snapshot, cpu = runs[len(runs) // 2]
+        result = MakespanResult(
+            contender=contender,
+            jobs=own.jobs,
+            seconds=seconds,
+            bound=bound,
+            runs=tuple(run[0] for run in runs),
+            clone_requests=snapshot.requests.get("clone-voice", 0),
+            rejected_429=snapshot.rejected_over_capacity,
+            max_in_flight_per_account=max(snapshot.max_clones_in_flight.values(), default=0),
+            client_cpu_seconds=cpu,
+        )
+        progress(
+            f"  {contender.label}: {seconds:.3f} s / bound {bound:.3f} s = {result.ratio:.3f}"
+            f" (429s: {result.rejected_429}, runs: {', '.join(f'{r:.3f}' for r in result.runs)})"
+        )
+        results.append(result)
+    return results
