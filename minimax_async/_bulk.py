@@ -9,6 +9,7 @@ client checks them locally, waits for an account with a free clone slot and voic
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import time
 from collections import Counter
@@ -46,7 +47,7 @@ def _check_name(_: object, attribute: attrs.Attribute[Any], value: object) -> No
         )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # slots=False: room for the cached properties
 class VoiceJob:
     """One voice to clone from local samples.
 
@@ -92,12 +93,12 @@ class VoiceJob:
                 f"is {self.account!r} but sample file ids belong to account {embedded!r}",
             )
 
-    @property
+    @functools.cached_property
     def file_ids(self) -> tuple[str, ...]:
         """The samples that are uploaded file ids (used as they are)."""
         return tuple(s for s in self.samples if is_file_id(s))
 
-    @property
+    @functools.cached_property
     def local_samples(self) -> tuple[SampleSource, ...]:
         """The samples to read and upload."""
         return tuple(s for s in self.samples if not is_file_id(s))

@@ -7,8 +7,8 @@ rules) and holds no parsing and no HTTP details of its own.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import hashlib
 import ipaddress
 import logging
 import os
@@ -102,6 +102,8 @@ DEFAULT_ACCOUNT_COOLDOWN: Final = 1800.0
 #: Seconds between the two listings that look for the voice of an ambiguous clone failure
 #: (useapi's own scripts wait 20 s after a 502/504: the job may still be queued upstream).
 DEFAULT_RECHECK_DELAY: Final = 20.0
+#: In-memory samples whose local check is remembered (least recently used are forgotten).
+_CHECKED_BYTES_MEMO: Final = 64
 #: How far a voice's create_time may precede the job's start and still be adopted
 #: (clock skew between this machine and MiniMax's).
 ADOPTION_CLOCK_SKEW: Final = timedelta(minutes=2)
@@ -154,6 +156,11 @@ class _Shared:
     #: Voices counted in the clone queue's slot counts (listed when an account's count was
     #: learned, or cloned/adopted since), and the queue account they count under.
     counted_voices: dict[str, str | None] = attrs.field(factory=dict)
+    #: In-memory samples already checked, by id() (the entry keeps the object alive, so an
+    #: id is not reused while its entry stands): bulk jobs often share one recording.
+    checked_bytes: collections.OrderedDict[int, tuple[object, LocalSample]] = attrs.field(
+        factory=collections.OrderedDict
+    )
     #: With ``reuse_uploads``: file ids by (account, content digest), as upload futures.
     uploads: dict[tuple[str | None, bytes], asyncio.Future[str]] | None = None
 
@@ -671,11 +678,23 @@ class Client:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _load_samples(self, job: VoiceJob) -> list[LocalSample]:
-        def loader(i: int, source: SampleSource) -> Callable[[], Awaitable[LocalSample]]:
-            in_memory = isinstance(source, (bytes, bytearray, memoryview))
-            return partial(load_sample, source, label=f"<bytes #{i + 1}>" if in_memory else None)
+        memo = self._shared.checked_bytes
 
-        return await _all([loader(i, s) for i, s in enumerate(job.local_samples)])
+        async def load(i: int, source: SampleSource) -> LocalSample:
+            if not isinstance(source, (bytes, bytearray, memoryview)):
+                return await load_sample(source)
+            # Many jobs often share one recording object: check it once.
+            known = memo.get(id(source))
+            if known is not None and known[0] is source and known[1].label == f"<bytes #{i + 1}>":
+                memo.move_to_end(id(source))
+                return known[1]
+            sample = await load_sample(source, label=f"<bytes #{i + 1}>")
+            memo[id(source)] = (source, sample)
+            if len(memo) > _CHECKED_BYTES_MEMO:
+                memo.popitem(last=False)
+            return sample
+
+        return await _all([partial(load, i, s) for i, s in enumerate(job.local_samples)])
 
     async def _upload_job(
         self, job: VoiceJob, account: str | None, checked: list[LocalSample] | None
@@ -691,7 +710,7 @@ class Client:
         cache = self._shared.uploads
         if cache is None:
             return await self._upload_now(account, sample)
-        key = (account, hashlib.blake2b(sample.data, digest_size=16).digest())
+        key = (account, sample.digest)
         pending = cache.get(key)
         if pending is None:
             pending = cache[key] = asyncio.ensure_future(self._upload_now(account, sample))

@@ -30,6 +30,7 @@ from ._models import (
 __all__ = ["make_converter"]
 
 _MS_PER_SECOND = 1000
+_UTC = timezone.utc
 
 
 def _optional(scalar: type[Any]) -> Any:
@@ -43,10 +44,18 @@ def _optional(scalar: type[Any]) -> Any:
     return structure
 
 
+def _strings(value: Any, _: type) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return tuple(map(str, value))
+
+
 def _datetime_from_ms(value: Any, _: type) -> datetime | None:
-    if value is None or value == 0:
+    if not value:  # None, or 0 for "not set"
         return None
-    return datetime.fromtimestamp(float(value) / _MS_PER_SECOND, tz=timezone.utc)
+    if type(value) is not int:
+        value = float(value)
+    return datetime.fromtimestamp(value / _MS_PER_SECOND, _UTC)
 
 
 def _datetime_to_ms(value: datetime) -> int:
@@ -69,7 +78,9 @@ def make_converter() -> JsonConverter:
     # than cattrs' generic Optional handling, and as lenient ("2" becomes 2, 7 becomes "7").
     for scalar in (str, int, float, bool):
         converter.register_structure_hook(scalar | None, _optional(scalar))
+    converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _strings)
     converter.register_structure_hook(datetime, _datetime_from_ms)
+    converter.register_structure_hook(datetime | None, _datetime_from_ms)
     converter.register_unstructure_hook(datetime, _datetime_to_ms)
 
     # Requests: strict in what we send.

@@ -12,6 +12,7 @@ MP3 from WAV.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import os
 import stat
@@ -108,7 +109,7 @@ def sniff_content_type(data: bytes) -> str | None:
     return None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # slots=False: room for the cached digest
 class LocalSample:
     """A voice sample read and checked locally, ready to upload.
 
@@ -131,6 +132,11 @@ class LocalSample:
     def size(self) -> int:
         """The sample's size in bytes."""
         return len(self.data)
+
+    @functools.cached_property
+    def digest(self) -> bytes:
+        """A 128-bit BLAKE2b digest of the bytes (identifies identical uploads)."""
+        return hashlib.blake2b(self.data, digest_size=16).digest()
 
 
 def read_sample(

@@ -212,6 +212,7 @@ class CloneScheduler:
         self._seq = 0
         self._rr = 0
         self._loading: dict[str | None, asyncio.Future[int]] = {}
+        self._learning_rounds: dict[tuple[str | None, ...], asyncio.Future[list[object]]] = {}
         self._fatal: ErrorFactory | None = None
         self._timers: set[asyncio.TimerHandle] = set()
 
@@ -447,9 +448,16 @@ class CloneScheduler:
         targets = [state for state in targets if state.voices is None]
         if not targets:
             return
-        outcomes = await asyncio.gather(
-            *(self._learn_voices(a) for a in targets), return_exceptions=True
-        )
+        # A thousand unpinned jobs arriving together share one round of counting.
+        key = tuple(state.name for state in targets)
+        shared = self._learning_rounds.get(key)
+        if shared is None:
+            shared = asyncio.gather(
+                *(self._learn_voices(a) for a in targets), return_exceptions=True
+            )
+            self._learning_rounds[key] = shared
+            shared.add_done_callback(lambda _: self._learning_rounds.pop(key, None))
+        outcomes = await asyncio.shield(shared)
         self._raise_if_fatal()
         for state, outcome in zip(targets, outcomes, strict=False):
             if isinstance(outcome, BaseException):
