@@ -224,11 +224,15 @@ class CloneProgress:
         old_account: str | None,
         account: str | None,
     ) -> None:
+        counts, by_account = self.counts, self.by_account
         if old is not None:
-            self.counts[old] -= 1
-            self.by_account.setdefault(old_account, Counter())[old] -= 1
-        self.counts[new] += 1
-        self.by_account.setdefault(account, Counter())[new] += 1
+            counts[old] -= 1
+            by_account[old_account][old] -= 1
+        counts[new] += 1
+        per_account = by_account.get(account)
+        if per_account is None:
+            per_account = by_account[account] = Counter()
+        per_account[new] += 1
         for listener in self._listeners:
             listener(self, job, new, account)
 

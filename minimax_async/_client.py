@@ -586,7 +586,7 @@ class Client:
             VoiceSlotsExhaustedError: No account has or will get a free voice slot.
             (and everything :meth:`clone_voice` raises)
         """
-        return await self._guarded(self._run_job(job, JobTracker(None, job)))
+        return await self._run_job(job, JobTracker(None, job))
 
     def clone_many(
         self, jobs: Iterable[VoiceJob], *, progress: CloneProgress | None = None
@@ -624,7 +624,7 @@ class Client:
         waiting for it instead of failing.
         """
         if isinstance(job, VoiceJob):
-            voice = await self._guarded(self._run_job(job, JobTracker(None, job), lease=True))
+            voice = await self._run_job(job, JobTracker(None, job), lease=True)
         else:
             account = self._check_account(job.target_account, "temporary_voice")
             voice = await self._clone(job, account, lease=True)
@@ -640,6 +640,17 @@ class Client:
                     self._shared.scheduler.end_lease(key)
 
     async def _run_job(self, job: VoiceJob, tracker: JobTracker, *, lease: bool = False) -> Voice:
+        # Like _clone: no cancel scope while the job waits, one around each network phase.
+        shared = self._shared
+        if shared.closing:
+            raise ClientClosedError("the client is closed")
+        shared.enter()
+        try:
+            return await self._run_job_entered(job, tracker, lease=lease)
+        finally:
+            shared.leave()
+
+    async def _run_job_entered(self, job: VoiceJob, tracker: JobTracker, *, lease: bool) -> Voice:
         scheduler = self._shared.scheduler
         pinned = job.pinned_account
         if pinned is not None or (self.accounts is not None and len(self.accounts) == 1):
@@ -655,7 +666,9 @@ class Client:
             created = False
             try:
                 tracker.move(JobState.UPLOADING, ticket.account)
-                file_ids = await self._upload_job(job, ticket.account, reusable)
+                file_ids = await self._guarded(
+                    self._upload_job(job, ticket.account, reusable), started=True
+                )
                 request = CloneVoiceRequest(
                     job.voice_name,
                     job.language_tag,
@@ -664,8 +677,11 @@ class Client:
                     need_noise_reduction=job.need_noise_reduction,
                 )
                 tracker.move(JobState.READY)
-                voice = await self._clone_admitted(
-                    ticket, request, on_send=partial(tracker.move, JobState.CLONING)
+                voice = await self._guarded(
+                    self._clone_admitted(
+                        ticket, request, on_send=partial(tracker.move, JobState.CLONING)
+                    ),
+                    started=True,
                 )
                 created = True
                 return voice
@@ -1037,15 +1053,16 @@ class CloneRun:
             self._runner = asyncio.ensure_future(self._run(trackers))
 
     async def _run(self, trackers: list[JobTracker]) -> None:
-        async with anyio.create_task_group() as group:
-            for tracker in trackers:
-                group.start_soon(self._one, tracker)
+        # _one never raises (a job's error is its result), so a plain gather is structured
+        # enough: cancelling the runner cancels every job. It costs less per job than a
+        # task group's start_soon, which matters at 100,000 jobs.
+        await asyncio.gather(*(self._one(tracker) for tracker in trackers))
 
     async def _one(self, tracker: JobTracker) -> None:
         voice: Voice | None = None
         error: Exception | None = None
         try:
-            voice = await self._client._guarded(self._client._run_job(tracker.job, tracker))
+            voice = await self._client._run_job(tracker.job, tracker)
         except Exception as exc:  # one job's failure is its result, never the run's
             error = exc
         tracker.move(JobState.DONE if error is None else JobState.FAILED)

@@ -46,6 +46,8 @@ __all__ = [
 MAX_PARALLEL_CLONES_PER_ACCOUNT: Final = 2
 #: "A single account can have up to 4 cloned voices" (contract §4.4, 2025-01-24).
 MAX_VOICES_PER_ACCOUNT: Final = 4
+#: Jobs admitted to an account beyond its clone slots (their uploads overlap its clones).
+PREFETCH_PER_ACCOUNT: Final = 1
 #: 429s at full cap within this many seconds that make an account's cap drop to 1.
 RATE_LIMIT_STRIKE_WINDOW: Final = 60.0
 
@@ -182,6 +184,8 @@ class CloneScheduler:
         count_voices: Coroutine giving an account's current cloned-voice count (called once
             per account, on first need).
         prefetch: Jobs admitted beyond the clone slots, so their uploads overlap clones.
+            One per account: more would tie more unpinned jobs to an account early, and
+            leave other accounts idle at the end of a run.
         cap_lowering_strikes: 429s at full cap within a minute that lower the cap to 1.
         cap_lowered_for: Seconds the lowered cap lasts.
     """
@@ -193,14 +197,14 @@ class CloneScheduler:
         max_parallel: int,
         max_voices: int | None,
         count_voices: VoiceCounter,
-        prefetch: int | None = None,
+        prefetch: int = PREFETCH_PER_ACCOUNT,
         cap_lowering_strikes: int = 3,
         cap_lowered_for: float = 300.0,
     ) -> None:
         self._max_parallel = max_parallel
         self._max_voices = max_voices
         self._count_voices = count_voices
-        self._prefetch = max_parallel if prefetch is None else prefetch
+        self._prefetch = prefetch
         self._strikes_needed = cap_lowering_strikes
         self._cap_lowered_for = cap_lowered_for
         self._fixed_accounts = accounts is not None
