@@ -99,7 +99,26 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         default=",".join(SECTIONS),
         help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})",
     )
+    parser.add_argument(
+        "--latency",
+        default=None,
+        help="LOW,HIGH seconds of the clone latency of benchmarks 1 and 5 "
+        f"(default {LATENCY[0]:g},{LATENCY[1]:g})",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="N of benchmarks 1 and 5 (default 2000)"
+    )
     args = parser.parse_args(argv)
+    if args.latency is not None:
+        try:
+            low, high = (float(part) for part in args.latency.split(","))
+        except ValueError:
+            parser.error("--latency takes LOW,HIGH seconds, e.g. 0.2,0.8")
+        if not 0 <= low <= high:
+            parser.error("--latency needs 0 <= LOW <= HIGH")
+        args.latency = (low, high)
+    if args.jobs is not None and args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     unknown = set(args.only.split(",")) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
@@ -114,6 +133,23 @@ def run(argv: Sequence[str]) -> Report:
     """Run the benchmarks ``argv`` asks for; write and return the report."""
     args = _parse(argv)
     sizes = QUICK if args.quick else FULL
+    if args.latency is not None or args.jobs is not None:
+
+        def adjusted(spec: MakespanSpec) -> MakespanSpec:
+            return attrs.evolve(
+                spec,
+                latency=args.latency or spec.latency,
+                jobs=args.jobs or spec.jobs,
+            )
+
+        sizes = attrs.evolve(
+            sizes,
+            makespan=adjusted(sizes.makespan),
+            backpressure=adjusted(sizes.backpressure),
+            global_semaphore_jobs=min(
+                sizes.global_semaphore_jobs, args.jobs or sizes.makespan.jobs
+            ),
+        )
     output: Path = args.output or (QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT)
     only = set(args.only.split(","))
     command = shlex.join(["python", "-m", "benchmarks", *argv])

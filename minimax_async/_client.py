@@ -662,7 +662,12 @@ class Client:
         reusable = checked if in_memory else None
         placements = len(scheduler.accounts) if pinned is None else 1
         for placement in range(1, placements + 1):
-            ticket = await scheduler.admit(pinned, pinned=pinned is not None, name=job.voice_name)
+            ticket = await scheduler.admit(
+                pinned,
+                pinned=pinned is not None,
+                name=job.voice_name,
+                ahead=bool(job.local_samples),
+            )
             created = False
             try:
                 tracker.move(JobState.UPLOADING, ticket.account)

@@ -61,6 +61,7 @@ class _Waiter(Generic[T]):
     seq: int
     name: str | None
     future: asyncio.Future[T]
+    ahead: bool = False  # may be admitted before a clone slot frees (it uploads first)
 
 
 @attrs.define(eq=False, slots=True)
@@ -222,13 +223,19 @@ class CloneScheduler:
 
     # ------------------------------------------------------------------ public
 
-    async def admit(self, account: str | None, *, pinned: bool, name: str | None) -> Ticket:
+    async def admit(
+        self, account: str | None, *, pinned: bool, name: str | None, ahead: bool = False
+    ) -> Ticket:
         """Wait until the job is admitted; return its ticket.
 
         Args:
             account: The pinned account (ignored when ``pinned`` is false).
             pinned: Whether the job must run on ``account``.
             name: The voice name, to keep one live job per name and account.
+            ahead: The job uploads samples after admission, so it may be admitted up to
+                ``prefetch`` jobs ahead of a free clone slot. A job with nothing to upload is
+                admitted only into a free slot: admitting it early would tie it to an
+                account while another account may free a slot first.
 
         Raises:
             DuplicateVoiceNameError: A live job clones the same name on this account.
@@ -255,7 +262,7 @@ class CloneScheduler:
             )
         self._seq += 1
         waiter: _Waiter[Ticket] = _Waiter(
-            self._seq, name, asyncio.get_running_loop().create_future()
+            self._seq, name, asyncio.get_running_loop().create_future(), ahead
         )
         if state is not None:
             if name is not None:
@@ -531,6 +538,10 @@ class CloneScheduler:
             return True
         return state.voices is not None and state.voices + state.reserved < self._max_voices
 
+    def _fits(self, state: _Account, waiter: _Waiter[Ticket]) -> bool:
+        """Whether the account has room for this waiter (see ``admit(ahead=...)``)."""
+        return state.admitted < state.cap + (self._prefetch if waiter.ahead else 0)
+
     def _admissible(self, state: _Account, now: float) -> bool:
         return (
             state.out_until <= now
@@ -572,11 +583,16 @@ class CloneScheduler:
             best_state: _Account | None = None
             for state in open_accounts:
                 head = state.pinned.head()
-                if head is not None and (best is None or head.seq < best.seq):
+                if (
+                    head is not None
+                    and (best is None or head.seq < best.seq)
+                    and self._fits(state, head)
+                ):
                     best, best_state = head, state
             head = self._unpinned.head()
             if head is not None and (best is None or head.seq < best.seq):
-                target = self._least_loaded(open_accounts, head.name, now)
+                fitting = [s for s in open_accounts if self._fits(s, head)]
+                target = self._least_loaded(fitting, head.name, now) if fitting else None
                 if target is not None:
                     best, best_state = head, target
             if best is None or best_state is None:

@@ -54,7 +54,7 @@ async def test_two_clone_slots_per_account() -> None:
     order: list[int] = []
 
     async def job(i: int, release: asyncio.Event) -> None:
-        ticket = await sched.admit("a", pinned=True, name=f"v{i}")
+        ticket = await sched.admit("a", pinned=True, name=f"v{i}", ahead=True)
         await sched.acquire_clone(ticket)
         order.append(i)
         await release.wait()
@@ -90,6 +90,20 @@ async def test_free_account_not_blocked_by_busy_one() -> None:
         sched.finish(t, created=False)
     sched.finish(await waiting_a, created=False)
     sched.finish(ticket_b, created=False)
+
+
+async def test_job_without_uploads_waits_for_a_free_slot() -> None:
+    """A job with nothing to upload is admitted only into a free clone slot, not ahead."""
+    sched = make(["a", "b"], prefetch=1)
+    held = [await sched.admit("a", pinned=True, name=f"h{i}") for i in range(2)]
+    ahead = await asyncio.wait_for(sched.admit("a", pinned=True, name="up", ahead=True), 1)
+    assert ahead.account == "a"  # an uploading job may wait ahead of the slot
+    late = asyncio.create_task(sched.admit(None, pinned=False, name="plain"))
+    await settle()
+    assert late.done()
+    assert late.result().account == "b"  # not tied to the busy account
+    for t in [*held, ahead, late.result()]:
+        sched.finish(t, created=False)
 
 
 async def test_release_hands_slot_on_before_loop_idles() -> None:
@@ -228,7 +242,7 @@ async def test_out_of_rotation_moves_unpinned_and_fails_pinned() -> None:
         return AccountUnavailableError("a", 0.0, 596, "on hold")
 
     sched.take_out_of_rotation("a", 60, error)
-    tickets = [await sched.admit(None, pinned=False, name=f"v{i}") for i in range(3)]
+    tickets = [await sched.admit(None, pinned=False, name=f"v{i}", ahead=True) for i in range(3)]
     assert {t.account for t in tickets} == {"b"}
     with pytest.raises(AccountUnavailableError, match="596"):
         await sched.admit("a", pinned=True, name="p")
