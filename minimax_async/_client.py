@@ -666,7 +666,7 @@ class Client:
                 pinned,
                 pinned=pinned is not None,
                 name=job.voice_name,
-                ahead=bool(job.local_samples),
+                ahead=bool(job.local_samples) and not self._uploaded_everywhere(checked),
             )
             created = False
             try:
@@ -725,6 +725,22 @@ class Client:
         samples = checked if checked is not None else await self._load_samples(job)
         uploaded = await _all([partial(self._upload, account, sample) for sample in samples])
         return [*job.file_ids, *uploaded]
+
+    def _uploaded_everywhere(self, samples: list[LocalSample]) -> bool:
+        """With ``reuse_uploads``: whether every sample is already uploaded to every account.
+
+        Such a job uploads nothing wherever it lands, so it need not be admitted ahead of a
+        free clone slot (which would tie it to an account early).
+        """
+        cache = self._shared.uploads
+        if cache is None or not samples:
+            return False
+        for account in self._shared.scheduler.accounts:
+            for sample in samples:
+                done = cache.get((account, sample.digest))
+                if done is None or not done.done() or done.cancelled() or done.exception():
+                    return False
+        return True
 
     async def _upload(self, account: str | None, sample: LocalSample) -> str:
         """Upload one checked sample; with ``reuse_uploads``, once per content and account."""

@@ -386,3 +386,31 @@ async def test_reuse_uploads_uploads_once_per_account(wav_dir: Path) -> None:
         assert {r.account for r in results} == set(ACCOUNTS)
         assert fake.record.uploads == 3
         assert len(fake.record.voices_created) == 24
+
+
+async def test_jobs_with_reused_uploads_are_not_tied_to_an_account_early(wav_dir: Path) -> None:
+    """Once a shared recording is on every account, its jobs wait unassigned for a free slot."""
+    shared = (wav_dir / "s1.wav").read_bytes()
+    async with (
+        FakeMiniMax(accounts=ACCOUNTS, clone_latency=0.001, max_voices_per_account=50) as fake,
+        Client(
+            token=fake.token,
+            base_url=fake.base_url,
+            accounts=ACCOUNTS,
+            max_voices_per_account=50,
+            reuse_uploads=True,
+        ) as client,
+    ):
+        warm = [VoiceJob(f"warm {a}", "English", [shared], account=a) for a in ACCOUNTS]
+        assert all(r.ok for r in await collect(client.clone_many(warm)))
+        fake.gate.close()
+        async with client.clone_many(
+            [VoiceJob(f"take {i}", "English", [shared]) for i in range(12)]
+        ) as run:
+            await fake.gate.wait_held(6)
+            stats = client.clone_statistics()
+            assert stats.in_flight == 6
+            assert stats.unassigned_waiting == 6  # none admitted ahead of a free slot
+            fake.gate.open()
+            assert all(r.ok for r in [r async for r in run])
+        assert fake.record.uploads == 3
