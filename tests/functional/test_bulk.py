@@ -25,7 +25,7 @@ from minimax_async import (
 )
 from minimax_async.testing import FakeMiniMax, make_mp3, make_wav
 
-from .conftest import FAST_RETRY
+from .conftest import FAST_RETRY, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -370,16 +370,7 @@ async def test_leaving_clone_many_early_cancels_the_rest(wav_dir: Path) -> None:
 async def test_reuse_uploads_uploads_once_per_account(wav_dir: Path) -> None:
     """With reuse_uploads, jobs sharing a recording upload it once per account, not per job."""
     shared = (wav_dir / "s0.wav").read_bytes()
-    async with (
-        FakeMiniMax(accounts=ACCOUNTS, clone_latency=0.002, max_voices_per_account=50) as fake,
-        Client(
-            token=fake.token,
-            base_url=fake.base_url,
-            accounts=ACCOUNTS,
-            max_voices_per_account=50,
-            reuse_uploads=True,
-        ) as client,
-    ):
+    async with serve(ACCOUNTS, slots=50, latency=0.002, reuse_uploads=True) as (fake, client):
         jobs = [VoiceJob(f"take {i}", "English", [shared]) for i in range(24)]
         results = await collect(client.clone_many(jobs))
         assert all(r.ok for r in results)
@@ -391,16 +382,7 @@ async def test_reuse_uploads_uploads_once_per_account(wav_dir: Path) -> None:
 async def test_jobs_with_reused_uploads_are_not_tied_to_an_account_early(wav_dir: Path) -> None:
     """Once a shared recording is on every account, its jobs wait unassigned for a free slot."""
     shared = (wav_dir / "s1.wav").read_bytes()
-    async with (
-        FakeMiniMax(accounts=ACCOUNTS, clone_latency=0.001, max_voices_per_account=50) as fake,
-        Client(
-            token=fake.token,
-            base_url=fake.base_url,
-            accounts=ACCOUNTS,
-            max_voices_per_account=50,
-            reuse_uploads=True,
-        ) as client,
-    ):
+    async with serve(ACCOUNTS, slots=50, latency=0.001, reuse_uploads=True) as (fake, client):
         warm = [VoiceJob(f"warm {a}", "English", [shared], account=a) for a in ACCOUNTS]
         assert all(r.ok for r in await collect(client.clone_many(warm)))
         fake.gate.close()
