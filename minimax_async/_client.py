@@ -432,7 +432,6 @@ class Client:
         while True:
             attempt += 1
             await scheduler.acquire_clone(ticket, front=attempt > 1)
-            at_full_cap = scheduler.at_full_cap(ticket)
             if on_send is not None:
                 on_send()
             try:
@@ -440,9 +439,13 @@ class Client:
             except MiniMaxError as exc:
                 delay = retry.delay(attempt, exc)
                 if isinstance(exc, RateLimitError):
-                    # One pause for the whole account, set before the slot is given back:
-                    # queued clones wait it out together instead of each meeting a 429.
-                    scheduler.pause(account, delay, strike=at_full_cap)
+                    # Set before the slot is given back, so that no queued clone meets the
+                    # same 429: refused beside a running clone, the account runs at one for
+                    # the Retry-After time; refused alone, the whole account waits it out.
+                    if scheduler.beside_others(ticket):
+                        scheduler.narrow(account, delay)
+                    else:
+                        scheduler.pause(account, delay)
                     delay = 0.0
                 scheduler.release_clone(ticket)
                 if not is_retryable(exc):

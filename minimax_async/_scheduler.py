@@ -116,7 +116,7 @@ class _Account:
     pinned: _Fifo[Ticket] = attrs.field(factory=_Fifo)
     clone_queue: _Fifo[None] = attrs.field(factory=_Fifo)
     strikes: deque[float] = attrs.field(factory=deque)
-    cap_lowered: bool = False
+    cap_until: float = 0.0
 
 
 @attrs.define(eq=False)
@@ -301,10 +301,9 @@ class CloneScheduler:
             raise
         ticket.holds_clone_slot = True
 
-    def at_full_cap(self, ticket: Ticket) -> bool:
-        """Whether the ticket's account runs as many clones as it may, and that is > 1."""
-        state = ticket._state
-        return state.cloning >= state.cap > 1
+    def beside_others(self, ticket: Ticket) -> bool:
+        """Whether another clone of the ticket's account is in flight besides its own."""
+        return ticket._state.cloning > 1
 
     def release_clone(self, ticket: Ticket) -> None:
         """Give back the ticket's clone slot (safe to call when it holds none)."""
@@ -348,29 +347,36 @@ class CloneScheduler:
             state.leased -= 1
             self._dispatch(state)
 
-    def pause(self, account: str | None, seconds: float, *, strike: bool) -> None:
-        """Pause ``account``'s clone slots for ``seconds`` after a 429.
+    def pause(self, account: str | None, seconds: float) -> None:
+        """Pause ``account``'s clone slots for ``seconds`` (a 429 at one clone in flight)."""
+        state = self._account(account)
+        until = asyncio.get_running_loop().time() + seconds
+        if until > state.paused_until:
+            state.paused_until = until
+            self._call_at(until)
 
-        With ``strike`` (the 429 came while the account ran at full cap), repeated 429s
-        within a minute lower the account's cap to 1 for a while.
+    def narrow(self, account: str | None, seconds: float) -> None:
+        """Run ``account`` at one clone for ``seconds``: a 429 came while it ran at full cap.
+
+        The server has just shown that it takes one clone now, so the account keeps working
+        at one instead of pausing. Each such 429 is a strike; ``cap_lowering_strikes`` of
+        them within a minute keep the account at one for ``cap_lowered_for``.
         """
         state = self._account(account)
         loop = asyncio.get_running_loop()
         now = loop.time()
+        state.strikes.append(now)
+        while state.strikes and state.strikes[0] < now - RATE_LIMIT_STRIKE_WINDOW:
+            state.strikes.popleft()
+        if len(state.strikes) >= self._strikes_needed:
+            state.strikes.clear()
+            seconds = max(seconds, self._cap_lowered_for)
+        state.cap = 1
         until = now + seconds
-        if until > state.paused_until:
-            state.paused_until = until
-            self._call_at(until)
-        if strike and state.cap > 1:
-            state.strikes.append(now)
-            while state.strikes and state.strikes[0] < now - RATE_LIMIT_STRIKE_WINDOW:
-                state.strikes.popleft()
-            if len(state.strikes) >= self._strikes_needed:
-                state.strikes.clear()
-                state.cap = 1
-                state.cap_lowered = True
-                handle = loop.call_later(self._cap_lowered_for, self._restore_cap, state)
-                self._timers.add(handle)
+        if until > state.cap_until:
+            state.cap_until = until
+            handle = loop.call_at(until, self._restore_cap, state)
+            self._timers.add(handle)
 
     def take_out_of_rotation(
         self, account: str | None, seconds: float, error: ErrorFactory
@@ -529,9 +535,9 @@ class CloneScheduler:
         self._dispatch()
 
     def _restore_cap(self, state: _Account) -> None:
-        state.cap = self._max_parallel
-        state.cap_lowered = False
-        self._dispatch(state)
+        if asyncio.get_running_loop().time() >= state.cap_until:  # not narrowed again since
+            state.cap = self._max_parallel
+            self._dispatch(state)
 
     def _has_voice_room(self, state: _Account) -> bool:
         if self._max_voices is None:

@@ -206,7 +206,7 @@ async def test_pause_holds_clone_slots_until_expiry() -> None:
     """A 429 pause stops new clone grants on that account until it ends, then resumes."""
     sched = make(["a"])
     ticket = await sched.admit("a", pinned=True, name="x")
-    sched.pause("a", 0.05, strike=False)
+    sched.pause("a", 0.05)
     grab = asyncio.create_task(sched.acquire_clone(ticket))
     await settle()
     assert not grab.done()
@@ -215,22 +215,26 @@ async def test_pause_holds_clone_slots_until_expiry() -> None:
     sched.finish(ticket, created=False)
 
 
-async def test_repeated_429_at_full_cap_lowers_then_restores_cap() -> None:
-    """Three strikes within a minute lower the cap to 1; it comes back after the cooldown."""
+async def test_429_at_full_cap_narrows_then_strikes_lower_the_cap() -> None:
+    """A 429 beside a running clone: one clone for Retry-After; three within a minute: longer."""
     sched = CloneScheduler(
         accounts=["a"],
         max_parallel=2,
         max_voices=None,
         count_voices=counter({}),
         cap_lowering_strikes=3,
-        cap_lowered_for=0.05,
+        cap_lowered_for=0.3,
     )
-    for _ in range(2):
-        sched.pause("a", 0, strike=True)
-    assert sched.statistics().accounts["a"].cap == 2
-    sched.pause("a", 0, strike=True)
+    sched.narrow("a", 0.02)
     assert sched.statistics().accounts["a"].cap == 1
-    await asyncio.sleep(0.1)
+    assert sched.statistics().accounts["a"].paused_for == 0  # it keeps working at one
+    await asyncio.sleep(0.05)
+    assert sched.statistics().accounts["a"].cap == 2  # back after the Retry-After time
+    sched.narrow("a", 0.02)
+    sched.narrow("a", 0.02)  # the third strike within a minute
+    await asyncio.sleep(0.05)
+    assert sched.statistics().accounts["a"].cap == 1  # held for cap_lowered_for
+    await asyncio.sleep(0.35)
     assert sched.statistics().accounts["a"].cap == 2
 
 
