@@ -174,15 +174,6 @@ class _Shared:
         if not self.active and self.idle is not None:
             self.idle.set()
 
-    def __enter__(self) -> None:
-        """``with shared:`` spans an operation that must not start on a closing client."""
-        if self.closing:
-            raise ClientClosedError("the client is closed")
-        self.enter()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.leave()
-
 
 class Client:
     """An asyncio client for useapi.net's MiniMax audio API (v1).
@@ -402,7 +393,10 @@ class Client:
         # Queued clones are the bulk of a big gather, so while queued they hold no cancel
         # scope (aclose() fails queued waiters through the scheduler): less memory per job.
         shared = self._shared
-        with shared:
+        if shared.closing:
+            raise ClientClosedError("the client is closed")
+        shared.enter()
+        try:
             ticket = await shared.scheduler.admit(account, pinned=True, name=request.voice_name)
             created = False
             try:
@@ -411,6 +405,8 @@ class Client:
                 return voice
             finally:
                 shared.scheduler.finish(ticket, created=created, lease=lease)
+        finally:
+            shared.leave()
 
     async def _clone_admitted(
         self,
@@ -648,8 +644,14 @@ class Client:
 
     async def _run_job(self, job: VoiceJob, tracker: JobTracker, *, lease: bool = False) -> Voice:
         # Like _clone: no cancel scope while the job waits, one around each network phase.
-        with self._shared:
+        shared = self._shared
+        if shared.closing:
+            raise ClientClosedError("the client is closed")
+        shared.enter()
+        try:
             return await self._run_job_entered(job, tracker, lease=lease)
+        finally:
+            shared.leave()
 
     async def _run_job_entered(self, job: VoiceJob, tracker: JobTracker, *, lease: bool) -> Voice:
         scheduler = self._shared.scheduler
