@@ -392,6 +392,8 @@ class Client:
     ) -> Voice:
         # Queued clones are the bulk of a big gather, so while queued they hold no cancel
         # scope (aclose() fails queued waiters through the scheduler): less memory per job.
+        # For the same reason enter()/leave() rather than a with-block: a with-block keeps a
+        # bound __exit__ on every waiting frame (+80 B per queued job, measured).
         shared = self._shared
         if shared.closing:
             raise ClientClosedError("the client is closed")
