@@ -21,7 +21,7 @@ waiter takes nothing: it is skipped, and a grant that raced its cancellation is 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Final, Generic, TypeVar
 
@@ -112,7 +112,8 @@ class _Account:
     paused_until: float = 0.0
     out_until: float = 0.0
     out_error: Callable[[], BaseException] | None = None
-    names: Counter[str] = attrs.field(factory=Counter)
+    #: Live jobs per voice name (a plain dict: Counter's __missing__ costs a Python call).
+    names: dict[str, int] = attrs.field(factory=dict)
     pinned: _Fifo[Ticket] = attrs.field(factory=_Fifo)
     clone_queue: _Fifo[None] = attrs.field(factory=_Fifo)
     strikes: deque[float] = attrs.field(factory=deque)
@@ -243,34 +244,39 @@ class CloneScheduler:
             AccountUnavailableError: Its account (or every account) is out of rotation.
         """
         self._raise_if_fatal()
+        loop = asyncio.get_running_loop()
         if pinned:
-            unavailable = self.unavailable_error(account)
-            if unavailable is not None:
-                raise unavailable
-            targets = [self._account(account)]
+            state = self._account(account)
+            if state.out_error is not None:
+                unavailable = self.unavailable_error(account)
+                if unavailable is not None:
+                    raise unavailable
+            if self._max_voices is not None and state.voices is None:
+                await self._learn_all([state], pinned=True)
         else:
-            now = asyncio.get_running_loop().time()
+            state = None
+            now = loop.time()
             targets = [s for s in self._rotation() if s.out_until <= now]
-        if self._max_voices is not None:
-            await self._learn_all(targets, pinned=pinned)
-        state = targets[0] if pinned else None
-        if state is not None and name is not None and state.names[name]:
+            if self._max_voices is not None:
+                await self._learn_all(targets, pinned=False)
+        if state is not None and name is not None and name in state.names:
             raise DuplicateVoiceNameError(
                 "voice_name",
                 f"{name!r} is already being cloned on account {state.name}; "
                 "one live job per name and account (see the README)",
             )
         self._seq += 1
-        waiter: _Waiter[Ticket] = _Waiter(
-            self._seq, name, asyncio.get_running_loop().create_future(), ahead
-        )
-        if state is not None:
-            if name is not None:
-                state.names[name] += 1
-            state.pinned.push(waiter)
-        else:
-            self._unpinned.push(waiter)
-        self._dispatch(state)
+        waiter: _Waiter[Ticket] = _Waiter(self._seq, name, loop.create_future(), ahead)
+        queue = state.pinned if state is not None else self._unpinned
+        # After every dispatch, no waiter at the head of a queue can be admitted (or failed)
+        # yet; one more waiter behind a live head changes nothing, so only a waiter that
+        # becomes a head needs a dispatch (the common case in a big gather is the other).
+        behind = queue.head() is not None
+        if state is not None and name is not None:
+            state.names[name] = state.names.get(name, 0) + 1
+        queue.push(waiter)
+        if not behind:
+            self._dispatch(state)
         try:
             return await waiter.future
         except asyncio.CancelledError:
@@ -285,8 +291,17 @@ class CloneScheduler:
         """Wait for one of the ticket's account clone slots (FIFO; ``front`` for a retry)."""
         self._raise_if_fatal()
         state = ticket._state
+        loop = asyncio.get_running_loop()
+        if (
+            not state.clone_queue.items
+            and state.cloning < state.cap
+            and state.paused_until <= loop.time()
+        ):  # a free slot and nobody ahead: take it
+            state.cloning += 1
+            ticket.holds_clone_slot = True
+            return
         self._seq += 1
-        waiter: _Waiter[None] = _Waiter(self._seq, None, asyncio.get_running_loop().create_future())
+        waiter: _Waiter[None] = _Waiter(self._seq, None, loop.create_future())
         state.clone_queue.push(waiter, front=front)
         self._dispatch(state)
         try:
@@ -309,8 +324,10 @@ class CloneScheduler:
         """Give back the ticket's clone slot (safe to call when it holds none)."""
         if ticket.holds_clone_slot:
             ticket.holds_clone_slot = False
-            ticket._state.cloning -= 1
-            self._dispatch(ticket._state)
+            state = ticket._state
+            state.cloning -= 1
+            if state.clone_queue.items:  # admission does not depend on clone slots
+                self._dispatch(state)
 
     def finish(self, ticket: Ticket, *, created: bool, lease: bool = False) -> None:
         """End the ticket: free its reservation; count the voice if one was created.
@@ -509,9 +526,11 @@ class CloneScheduler:
             raise self._fatal()
 
     def _forget_name(self, state: _Account, name: str) -> None:
-        state.names[name] -= 1
-        if state.names[name] <= 0:
-            del state.names[name]
+        left = state.names.get(name, 0) - 1
+        if left > 0:
+            state.names[name] = left
+        else:
+            state.names.pop(name, None)
 
     def _abandon(self, waiter: _Waiter[Ticket], state: _Account | None) -> None:
         future = waiter.future
@@ -577,14 +596,29 @@ class CloneScheduler:
                     waiter.future.set_result(None)
         # Deques are checked directly (cheaper than len()): cancelled entries only cost a
         # pass through the slow path.
-        unpinned_waiting = bool(self._unpinned.items)
-        if not unpinned_waiting and not any(state.pinned.items for state in states):
+        if self._unpinned.items:
+            self._admit_oldest_first(now)
+        elif only.pinned.items if only is not None else any(s.pinned.items for s in states):
+            # Only pinned waiters: the accounts are independent, each serves its own FIFO.
+            for state in states:
+                pinned = state.pinned
+                while pinned.items and self._admissible(state, now):
+                    head = pinned.head()
+                    if head is None or not self._fits(state, head):
+                        break
+                    pinned.pop()
+                    self._grant(state, head)
+        else:
             return  # nobody waits for admission: nothing to admit, nothing to fail
-        candidates = self._accounts.values() if unpinned_waiting else states
-        while True:  # stage 1: admission
+        self._fail_hopeless(now, states)
+
+    def _admit_oldest_first(self, now: float) -> None:
+        """Stage 1 with unpinned waiters: serve the oldest waiter of all while one fits."""
+        candidates = self._accounts.values()
+        while True:
             open_accounts = [s for s in candidates if self._admissible(s, now)]
             if not open_accounts:
-                break
+                return
             best: _Waiter[Ticket] | None = None
             best_state: _Account | None = None
             for state in open_accounts:
@@ -602,17 +636,20 @@ class CloneScheduler:
                 if target is not None:
                     best, best_state = head, target
             if best is None or best_state is None:
-                break
+                return
             if best_state.pinned.head() is best:
                 best_state.pinned.pop()
             else:
                 self._unpinned.pop()
                 if best.name is not None:
-                    best_state.names[best.name] += 1
-            best_state.admitted += 1
-            best_state.reserved += 1
-            best.future.set_result(Ticket(best_state.name, best.name, best.seq, best_state))
-        self._fail_hopeless(now, states)
+                    best_state.names[best.name] = best_state.names.get(best.name, 0) + 1
+            self._grant(best_state, best)
+
+    @staticmethod
+    def _grant(state: _Account, waiter: _Waiter[Ticket]) -> None:
+        state.admitted += 1
+        state.reserved += 1
+        waiter.future.set_result(Ticket(state.name, waiter.name, waiter.seq, state))
 
     def _least_loaded(
         self, candidates: list[_Account], name: str | None, now: float
@@ -622,7 +659,7 @@ class CloneScheduler:
         else:
             rotation = [s for s in candidates if s.name is None]
         if name is not None:
-            rotation = [s for s in rotation if not s.names[name]]
+            rotation = [s for s in rotation if name not in s.names]
         if not rotation:
             return None
         self._rr += 1
