@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import attrs
 
-from minimax_async.testing import FakeMiniMax
+from minimax_async.testing import CloneSpan, FakeMiniMax
 
 __all__ = ["PIN_ENV", "ServerConfig", "ServerProcess", "ServerSnapshot", "pin_to_cpu"]
 
@@ -71,6 +71,8 @@ class ServerSnapshot:
     uploads: int
     held: int
     cpu_seconds: float
+    #: When each clone was in flight on the server (``record.clone_spans``).
+    clone_spans: tuple[CloneSpan, ...] = ()
 
 
 def _snapshot(fake: FakeMiniMax) -> ServerSnapshot:
@@ -84,6 +86,7 @@ def _snapshot(fake: FakeMiniMax) -> ServerSnapshot:
         uploads=record.uploads,
         held=fake.gate.held(),
         cpu_seconds=os.times().user + os.times().system,
+        clone_spans=tuple(record.clone_spans),
     )
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import partial
 from typing import Final, Generic, TypeVar
 
 import attrs
@@ -217,8 +218,8 @@ class CloneScheduler:
         self._unpinned: _Fifo[Ticket] = _Fifo()
         self._seq = 0
         self._rr = 0
+        #: Voice counts being fetched, by account.
         self._loading: dict[str | None, asyncio.Future[int]] = {}
-        self._learning_rounds: dict[tuple[str | None, ...], asyncio.Future[list[object]]] = {}
         self._fatal: ErrorFactory | None = None
         self._timers: set[asyncio.TimerHandle] = set()
 
@@ -245,20 +246,21 @@ class CloneScheduler:
         """
         self._raise_if_fatal()
         loop = asyncio.get_running_loop()
+        state: _Account | None
         if pinned:
             state = self._account(account)
             if state.out_error is not None:
                 unavailable = self.unavailable_error(account)
                 if unavailable is not None:
                     raise unavailable
-            if self._max_voices is not None and state.voices is None:
-                await self._learn_all([state], pinned=True)
+            if state.voices is None:
+                self._learn(state)
         else:
             state = None
             now = loop.time()
-            targets = [s for s in self._rotation() if s.out_until <= now]
-            if self._max_voices is not None:
-                await self._learn_all(targets, pinned=False)
+            for target in self._rotation():
+                if target.voices is None and target.out_until <= now:
+                    self._learn(target)
         if state is not None and name is not None and name in state.names:
             raise DuplicateVoiceNameError(
                 "voice_name",
@@ -478,41 +480,41 @@ class CloneScheduler:
             return list(self._accounts.values())
         return [self._accounts[None]]
 
-    async def _learn_all(self, targets: list[_Account], *, pinned: bool) -> None:
-        targets = [state for state in targets if state.voices is None]
-        if not targets:
-            return
-        # A thousand unpinned jobs arriving together share one round of counting.
-        key = tuple(state.name for state in targets)
-        shared = self._learning_rounds.get(key)
-        if shared is None:
-            shared = asyncio.gather(
-                *(self._learn_voices(a) for a in targets), return_exceptions=True
-            )
-            self._learning_rounds[key] = shared
-            shared.add_done_callback(lambda _: self._learning_rounds.pop(key, None))
-        outcomes = await asyncio.shield(shared)
-        self._raise_if_fatal()
-        for state, outcome in zip(targets, outcomes, strict=False):
-            if isinstance(outcome, BaseException):
-                if isinstance(outcome, asyncio.CancelledError) or pinned:
-                    raise outcome
-                # An unpinned job does without an account that just went out of rotation
-                # (the client does that on a 596/412); any other failure is the job's.
-                if not self.is_out_of_rotation(state.name):
-                    raise outcome
+    def _learn(self, state: _Account) -> None:
+        """Start counting the account's cloned voices, unless counted or being counted.
 
-    async def _learn_voices(self, state: _Account) -> None:
-        if state.voices is not None:
+        Waiters need not wait for the count themselves: they queue as usual, and the
+        account admits nobody until its count is known (``_has_voice_room``). So a thousand
+        jobs arriving together cost one listing per account and no wake-up each.
+        """
+        if self._max_voices is None or state.name in self._loading:
             return
-        pending = self._loading.get(state.name)
-        if pending is None:
-            pending = asyncio.ensure_future(self._count_voices(state.name))
-            self._loading[state.name] = pending
-            pending.add_done_callback(lambda _: self._loading.pop(state.name, None))
-        count = await asyncio.shield(pending)
-        if state.voices is None:
-            state.voices = count
+        counting = asyncio.ensure_future(self._count_voices(state.name))
+        self._loading[state.name] = counting
+        counting.add_done_callback(partial(self._learned, state))
+
+    def _learned(self, state: _Account, counting: asyncio.Future[int]) -> None:
+        del self._loading[state.name]
+        if counting.cancelled():
+            return
+        error = counting.exception()
+        if self._fatal is not None:
+            return  # its waiters have already failed
+        if error is None:
+            if state.voices is None:
+                state.voices = counting.result()
+            self._dispatch(state)
+            return
+        # The jobs waiting for this account fail with the reason it could not be counted
+        # (names are forgotten by each failed admit()). Unpinned jobs do without an account
+        # that has just gone out of rotation (the client does that on a 596/412); any other
+        # failure is theirs too, as no count means no safe placement.
+        for waiter in state.pinned.drain():
+            waiter.future.set_exception(error)
+        if not self.is_out_of_rotation(state.name):
+            for waiter in self._unpinned.drain():
+                waiter.future.set_exception(error)
+        self._dispatch()
 
     def _has_loop(self) -> bool:
         try:
@@ -629,7 +631,9 @@ class CloneScheduler:
                     and self._fits(state, head)
                 ):
                     best, best_state = head, state
-            head = self._unpinned.head()
+            # Unpinned jobs wait until every account is counted, so that the first account
+            # counted does not take them all.
+            head = self._unpinned.head() if not self._loading else None
             if head is not None and (best is None or head.seq < best.seq):
                 fitting = [s for s in open_accounts if self._fits(s, head)]
                 target = self._least_loaded(fitting, head.name, now) if fitting else None

@@ -14,11 +14,12 @@ from __future__ import annotations
 from minimax_async.testing._audio import make_mp3, make_wav
 from minimax_async.testing._faults import Fault, FaultPlan
 from minimax_async.testing._gate import CloneGate
-from minimax_async.testing._record import CreatedVoice, ServerRecord
+from minimax_async.testing._record import CloneSpan, CreatedVoice, ServerRecord
 from minimax_async.testing._server import FakeMiniMax
 
 __all__ = [
     "CloneGate",
+    "CloneSpan",
     "CreatedVoice",
     "FakeMiniMax",
     "Fault",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import attrs
 
 from minimax_async.testing._faults import Fault
 
-__all__ = ["CreatedVoice", "ServerRecord"]
+__all__ = ["CloneSpan", "CreatedVoice", "ServerRecord"]
 
 
 @attrs.frozen
@@ -26,6 +27,26 @@ class CreatedVoice:
     voice_id: str
     voice_name: str
     create_time: int
+
+
+@attrs.frozen
+class CloneSpan:
+    """When one admitted clone was in flight, by the server's clock (``time.monotonic()``).
+
+    Attributes:
+        account: The account it ran on.
+        started: When the server admitted it (after the capacity check).
+        finished: When it ended (voice created, or failed after admission).
+    """
+
+    account: str
+    started: float
+    finished: float
+
+    @property
+    def seconds(self) -> float:
+        """The latency it served, timer overshoot included."""
+        return self.finished - self.started
 
 
 @attrs.define
@@ -48,6 +69,7 @@ class ServerRecord:
         rejected_over_capacity: Clone requests answered 429 because the account already had
             the maximum number of clones in flight.
         uploads: Successful sample uploads.
+        clone_spans: When each admitted clone was in flight, in finishing order.
         faults_applied: Each injected fault that took effect, with its endpoint, in order
             (an ``after_effect`` fault only counts when the real answer was a success).
     """
@@ -61,6 +83,7 @@ class ServerRecord:
     voices_created: list[CreatedVoice] = attrs.Factory(list)
     rejected_over_capacity: int = 0
     uploads: int = 0
+    clone_spans: list[CloneSpan] = attrs.Factory(list)
     faults_applied: list[tuple[str, Fault]] = attrs.Factory(list)
 
     @property
@@ -84,6 +107,7 @@ class ServerRecord:
         self.voices_created.clear()
         self.rejected_over_capacity = 0
         self.uploads = 0
+        self.clone_spans.clear()
         self.faults_applied.clear()
 
     def _clone_admitted(self, account: str) -> None:
@@ -94,5 +118,6 @@ class ServerRecord:
         total = sum(self.clones_in_flight.values())
         self.max_clones_in_flight_total = max(total, self.max_clones_in_flight_total)
 
-    def _clone_finished(self, account: str) -> None:
+    def _clone_finished(self, account: str, started: float) -> None:
         self.clones_in_flight[account] -= 1
+        self.clone_spans.append(CloneSpan(account, started, time.monotonic()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import wave
 from typing import TYPE_CHECKING, Any
 
@@ -183,6 +184,7 @@ async def clone_voice(state: ServerState, call: Call) -> web.StreamResponse:
             headers={"Retry-After": f"{state.retry_after:g}"},
         )
     record._clone_admitted(account)
+    admitted = time.monotonic()
     try:
         if state.gate.is_closed:
             await state.pass_gate(account)
@@ -194,7 +196,7 @@ async def clone_voice(state: ServerState, call: Call) -> web.StreamResponse:
         _check_free_slot(state, account)
         voice = state.make_voice(account, voice_name, language_tag, file_ids[0].rsplit(":", 1)[1])
     finally:
-        record._clone_finished(account)
+        record._clone_finished(account, admitted)
     return json_response(voice)
 
 

@@ -285,3 +285,57 @@ async def test_voice_count_learned_once_per_account() -> None:
     assert sorted(c or "" for c in calls) == ["a", "b"]
     for t in tickets:
         sched.finish(t, created=False)
+
+
+async def test_a_failed_count_fails_the_jobs_waiting_for_it_and_is_tried_again() -> None:
+    """Jobs queued while an account is counted fail with the count's error; the next job
+    counts again, and unpinned jobs are not placed until every account is counted."""
+    calls: list[str | None] = []
+    gate = asyncio.Event()
+
+    async def count(account: str | None) -> int:
+        calls.append(account)
+        await gate.wait()
+        if account == "a" and calls.count("a") == 1:
+            raise ConnectionError("listing failed")
+        return 0
+
+    sched = CloneScheduler(accounts=["a", "b"], max_parallel=2, max_voices=4, count_voices=count)
+    pinned = [asyncio.ensure_future(sched.admit("a", pinned=True, name=f"p{i}")) for i in range(3)]
+    unpinned = [
+        asyncio.ensure_future(sched.admit(None, pinned=False, name=f"u{i}")) for i in range(2)
+    ]
+    await settle()
+    assert sorted(c or "" for c in calls) == ["a", "b"]  # one count per account
+    assert not any(t.done() for t in pinned + unpinned)  # nobody admitted before the counts
+    gate.set()
+    await settle()
+    for task in pinned + unpinned:
+        with pytest.raises(ConnectionError, match="listing failed"):
+            task.result()
+    assert sched.statistics().waiting == 0
+    ticket = await sched.admit("a", pinned=True, name="p0")  # the name was forgotten
+    assert ticket.account == "a"
+    assert calls.count("a") == 2
+    sched.finish(ticket, created=False)
+
+
+async def test_unpinned_jobs_do_without_an_account_gone_out_of_rotation_while_counted() -> None:
+    """A count that fails because its account left rotation (a 596) costs unpinned jobs
+    nothing: they go to the other accounts."""
+    sched: CloneScheduler
+
+    async def count(account: str | None) -> int:
+        await asyncio.sleep(0)
+        if account == "a":
+            sched.take_out_of_rotation("a", 60.0, lambda: AccountUnavailableError("a", 0, 596, ""))
+            raise AccountUnavailableError("a", 0, 596, "on hold")
+        return 0
+
+    sched = CloneScheduler(accounts=["a", "b"], max_parallel=2, max_voices=4, count_voices=count)
+    tickets = await asyncio.gather(
+        *(sched.admit(None, pinned=False, name=f"u{i}", ahead=True) for i in range(3))
+    )
+    assert [t.account for t in tickets] == ["b", "b", "b"]
+    for t in tickets:
+        sched.finish(t, created=False)
