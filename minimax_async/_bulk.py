@@ -138,6 +138,10 @@ class JobState(enum.Enum):
     DONE = "done"
     FAILED = "failed"
 
+    # Members are singletons, so identity hashing is right, and C-level where Enum's own
+    # __hash__ is a Python call: progress counting hashes states on every move of every job.
+    __hash__ = object.__hash__
+
 
 #: States a job does not leave.
 FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED})

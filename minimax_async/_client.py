@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from functools import partial
+from functools import cache, partial
 from types import TracebackType
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
@@ -104,6 +104,14 @@ DEFAULT_ACCOUNT_COOLDOWN: Final = 1800.0
 DEFAULT_RECHECK_DELAY: Final = 20.0
 #: In-memory samples whose local check is remembered (least recently used are forgotten).
 _CHECKED_BYTES_MEMO: Final = 64
+
+
+@cache
+def _bytes_label(index: int) -> str:
+    """How errors name the ``index``-th in-memory sample of a job."""
+    return f"<bytes #{index + 1}>"
+
+
 #: How far a voice's create_time may precede the job's start and still be adopted
 #: (clock skew between this machine and MiniMax's).
 ADOPTION_CLOCK_SKEW: Final = timedelta(minutes=2)
@@ -163,6 +171,8 @@ class _Shared:
     )
     #: With ``reuse_uploads``: file ids by (account, content digest), as upload futures.
     uploads: dict[tuple[str | None, bytes], asyncio.Future[str]] | None = None
+    #: With ``reuse_uploads``: digests uploaded to every account.
+    uploaded_everywhere: set[bytes] = attrs.field(factory=set)
 
     def enter(self) -> None:
         """An operation starts."""
@@ -675,23 +685,8 @@ class Client:
             )
             created = False
             try:
-                tracker.move(JobState.UPLOADING, ticket.account)
-                file_ids = await self._guarded(
-                    self._upload_job(job, ticket.account, reusable), started=True
-                )
-                request = CloneVoiceRequest(
-                    job.voice_name,
-                    job.language_tag,
-                    file_ids,
-                    account=ticket.account,
-                    need_noise_reduction=job.need_noise_reduction,
-                )
-                tracker.move(JobState.READY)
                 voice = await self._guarded(
-                    self._clone_admitted(
-                        ticket, request, on_send=partial(tracker.move, JobState.CLONING)
-                    ),
-                    started=True,
+                    self._upload_and_clone(job, ticket, tracker, reusable), started=True
                 )
                 created = True
                 return voice
@@ -703,18 +698,50 @@ class Client:
                 scheduler.finish(ticket, created=created, lease=lease)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _upload_and_clone(
+        self,
+        job: VoiceJob,
+        ticket: Ticket,
+        tracker: JobTracker,
+        checked: list[LocalSample] | None,
+    ) -> Voice:
+        """An admitted job's network phases, under one cancel scope: upload, then clone."""
+        tracker.move(JobState.UPLOADING, ticket.account)
+        file_ids = await self._upload_job(job, ticket.account, checked)
+        request = CloneVoiceRequest(
+            job.voice_name,
+            job.language_tag,
+            file_ids,
+            account=ticket.account,
+            need_noise_reduction=job.need_noise_reduction,
+        )
+        tracker.move(JobState.READY)
+        return await self._clone_admitted(
+            ticket, request, on_send=partial(tracker.move, JobState.CLONING)
+        )
+
     async def _load_samples(self, job: VoiceJob) -> list[LocalSample]:
         memo = self._shared.checked_bytes
+        # Many jobs often share one recording object: check it once. Jobs whose every
+        # sample is such a recording, already checked, take this path without awaiting.
+        known_samples: list[LocalSample] = []
+        for i, source in enumerate(job.local_samples):
+            known = memo.get(id(source))
+            if known is None or known[0] is not source or known[1].label != _bytes_label(i):
+                break
+            memo.move_to_end(id(source))
+            known_samples.append(known[1])
+        else:
+            return known_samples
 
         async def load(i: int, source: SampleSource) -> LocalSample:
             if not isinstance(source, (bytes, bytearray, memoryview)):
                 return await load_sample(source)
-            # Many jobs often share one recording object: check it once.
             known = memo.get(id(source))
-            if known is not None and known[0] is source and known[1].label == f"<bytes #{i + 1}>":
+            if known is not None and known[0] is source and known[1].label == _bytes_label(i):
                 memo.move_to_end(id(source))
                 return known[1]
-            sample = await load_sample(source, label=f"<bytes #{i + 1}>")
+            sample = await load_sample(source, label=_bytes_label(i))
             memo[id(source)] = (source, sample)
             if len(memo) > _CHECKED_BYTES_MEMO:
                 memo.popitem(last=False)
@@ -740,11 +767,15 @@ class Client:
         cache = self._shared.uploads
         if cache is None or not samples:
             return False
-        for account in self._shared.scheduler.accounts:
-            for sample in samples:
+        everywhere = self._shared.uploaded_everywhere
+        for sample in samples:
+            if sample.digest in everywhere:
+                continue
+            for account in self._shared.scheduler.accounts:
                 done = cache.get((account, sample.digest))
                 if done is None or not done.done() or done.cancelled() or done.exception():
                     return False
+            everywhere.add(sample.digest)  # file ids that worked stay in the cache
         return True
 
     async def _upload(self, account: str | None, sample: LocalSample) -> str:
