@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sized
 from functools import partial
 from typing import Final, Generic, TypeVar
 
@@ -220,6 +220,9 @@ class CloneScheduler:
         self._rr = 0
         #: Voice counts being fetched, by account.
         self._loading: dict[str | None, asyncio.Future[int]] = {}
+        #: Jobs for any account that bulk runs hold back until a runner of theirs is free
+        #: (counted in ``statistics()`` as waiting for an account), by id.
+        self.held_back: dict[int, Sized] = {}
         self._fatal: ErrorFactory | None = None
         self._timers: set[asyncio.TimerHandle] = set()
 
@@ -459,7 +462,14 @@ class CloneScheduler:
             )
             for name, s in self._accounts.items()
         }
-        return CloneStatistics(accounts, len(self._unpinned))
+        held = sum(len(jobs) for jobs in self.held_back.values())
+        return CloneStatistics(accounts, len(self._unpinned) + held)
+
+    @property
+    def capacity(self) -> int:
+        """The most jobs the accounts in rotation can have admitted at once (clone slots
+        plus prefetch, at the full cap)."""
+        return len(self._rotation()) * (self._max_parallel + self._prefetch)
 
     @property
     def accounts(self) -> tuple[str | None, ...]:

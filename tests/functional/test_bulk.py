@@ -143,6 +143,37 @@ async def test_work_conservation_with_held_clones(wav_dir: Path) -> None:
         assert fake.record.max_clones_in_flight == dict.fromkeys(ACCOUNTS, 2)
 
 
+async def test_jobs_pinned_to_a_busy_account_do_not_hold_up_the_others(wav_dir: Path) -> None:
+    """Pinned jobs first in the list, all for one account: the jobs the client places still
+    fill the other accounts at once, and the queue statistics count every waiting job."""
+    fake, make_client = fake_and_client()
+    pinned = [
+        VoiceJob(f"pinned {i}", "English", wav_dir / "s0.wav", account=ACCOUNTS[0])
+        for i in range(20)
+    ]
+    placed = jobs_from(wav_dir, 40, samples=1, prefix="placed")
+    async with fake, make_client(fake) as client:
+        fake.gate.close()
+        async with client.clone_many([*pinned, *placed]) as run:
+            for account in ACCOUNTS:
+                await asyncio.wait_for(fake.gate.wait_held(2, account=account), 5)
+            await wait_until(lambda: client.clone_statistics().in_flight == 6)
+            stats = client.clone_statistics()
+            first = stats.accounts[ACCOUNTS[0]]
+            # 100001: 2 pinned jobs cloning, 1 admitted ahead (waiting for a clone slot), 17
+            # waiting to be admitted; the others took 2 + 1 placed jobs each, and the other
+            # 34 wait for any account.
+            assert (first.in_flight, first.admitted, first.waiting) == (2, 3, 1 + 17)
+            assert stats.unassigned_waiting == 40 - 6
+            assert stats.waiting == (1 + 17) + 1 + 1 + 34
+            fake.gate.open()
+            results = await collect(run)
+    assert len(results) == 60
+    assert all(r.ok for r in results)
+    assert {r.account for r in results if r.job.voice_name.startswith("pinned")} == {ACCOUNTS[0]}
+    assert fake.record.max_clones_in_flight == dict.fromkeys(ACCOUNTS, 2)
+
+
 async def test_thirteenth_job_fails_fast_with_real_slot_limit(wav_dir: Path) -> None:
     """4 voices per account, 3 accounts: 12 jobs succeed, the 13th never reaches the server."""
     fake, make_client = fake_and_client(slots=4)
