@@ -154,7 +154,6 @@ class Report:
         peers = [r for r in self.makespan if not r.contender.library]
         if library:
             best = min(library, key=lambda r: r.ratio)
-            best_peer = min(peers, key=lambda r: r.ratio) if peers else None
             rows.append(
                 (
                     "1. makespan / bound, minimax_async (best same-work mode)",
@@ -163,15 +162,20 @@ class Report:
                     _yes(best.ratio <= MAKESPAN_TARGET),
                 )
             )
-            if best_peer is not None:
-                rows.append(
-                    (
-                        "1. ahead of every alternative",
-                        "< best peer",
-                        f"best peer {best_peer.ratio:.3f} ({best_peer.contender.label})",
-                        _yes(best.ratio < best_peer.ratio),
+            for label, group in (
+                ("the issue's alternatives (a)-(c)", [p for p in peers if p.contender.in_issue]),
+                ("(d) too (not in the issue)", [p for p in peers if not p.contender.in_issue]),
+            ):
+                if group:
+                    peer = min(group, key=lambda r: r.ratio)
+                    rows.append(
+                        (
+                            f"1. ahead of {label}",
+                            "< best of them",
+                            f"{best.ratio:.3f} vs {peer.ratio:.3f} ({peer.contender.label})",
+                            _yes(best.ratio < peer.ratio),
+                        )
                     )
-                )
         base = {o.accounts: o for o in self.overhead if o.key == "aiohttp"}
         for o in self.overhead:
             if o.key == "gather" and o.accounts in base:
@@ -266,14 +270,16 @@ class Report:
 
     def _makespan_table(self, results: Sequence[MakespanResult]) -> list[str]:
         lines = [
-            "| contender | N | makespan (s) | bound (s) | makespan / bound | runs (s) "
+            "| contender | N | makespan (s) | bound served (s) | makespan / bound "
+            "| runs (makespan / bound) | bound drawn (s) | makespan / bound drawn "
             "| clone requests | 429s | max in flight / account | client CPU (s) | note |",
-            "| --- | --: | --: | --: | --: | --- | --: | --: | --: | --: | --- |",
+            "| --- | --: | --: | --: | --: | --- | --: | --: | --: | --: | --: | --: | --- |",
         ]
         for r in results:
             lines.append(
                 f"| {r.contender.label} | {r.jobs} | {r.seconds:.3f} | {r.bound:.3f} "
                 f"| **{r.ratio:.3f}** | {', '.join(f'{x:.3f}' for x in r.runs)} "
+                f"| {r.drawn_bound:.3f} | {r.drawn_ratio:.3f} "
                 f"| {r.clone_requests} | {r.rejected_429} | {r.max_in_flight_per_account} "
                 f"| {r.client_cpu_seconds:.2f} | {r.contender.note} |"
             )
@@ -290,10 +296,15 @@ class Report:
             f"N = {spec.jobs} clones over K = {spec.accounts} accounts, clone latency drawn "
             f"uniformly from {low * 1000:.0f}-{high * 1000:.0f} ms (seed {spec.seed}), "
             f"2 clone slots per account, voice slots raised to N (server and client). "
-            f"Bound = max(sum of the latencies served / 2K, longest latency served); the "
-            f"latencies served are the first N draws of the server's seeded generator (every "
-            f"run is checked to have created exactly N voices). Median of {spec.repeats} "
-            f"run(s) on fresh servers. A 429 carries `Retry-After: {spec.retry_after:g}`.",
+            f"Bound = max(sum of the latencies served / 2K, longest latency served), where "
+            "the latencies served are each clone's in-flight span as the server measured it "
+            "(`record.clone_spans`: admission to finish). They are the first N draws of the "
+            "server's seeded generator plus the event loop's timer overshoot (about 1 ms per "
+            "clone: epoll waits in whole milliseconds), which no client can avoid; the bound "
+            "of the drawn latencies alone is in the 'bound drawn' columns. Every run is "
+            f"checked to have admitted exactly N clones. Median run of {spec.repeats} "
+            f"(by makespan / bound) on fresh servers. A 429 carries "
+            f"`Retry-After: {spec.retry_after:g}`.",
             "",
             *self._makespan_table(self.makespan),
             "",
@@ -311,8 +322,9 @@ class Report:
             f"latencies in the same order, reaches makespan / bound = **{static:.3f}** with "
             "static round-robin placement (each job pinned to account i mod K: every row "
             "above but (d) and the clone_many rows of sample bytes) and "
-            f"**{dynamic:.3f}** with dynamic placement (a shared queue). What a row loses "
-            "beyond its placement's figure is client overhead (and 429 handling).",
+            f"**{dynamic:.3f}** with dynamic placement (a shared queue), against the bound "
+            "of the drawn latencies. What a row loses beyond its placement's figure is "
+            "client overhead, the fake server's own request handling, and 429 handling.",
             "",
         ]
 
@@ -404,7 +416,8 @@ class Report:
             f"N = {spec.jobs}, K = {spec.accounts}, latency {low * 1000:.0f}-"
             f"{high * 1000:.0f} ms (seed {spec.seed}); the fake server runs "
             f"{spec.server_slots} clone per account and answers more with 429 and "
-            f"`Retry-After: {spec.retry_after:g}`. Bound = max(sum / K, longest). The client "
+            f"`Retry-After: {spec.retry_after:g}`. Bound = max(sum / K, longest) of the "
+            "latencies served, as in benchmark 1. The client "
             "is not told the limit (it assumes the API's 2) unless the row says so.",
             "",
             *self._makespan_table(self.backpressure),
