@@ -49,13 +49,13 @@ class Sizes:
 
 
 FULL: Final = Sizes(
-    makespan=MakespanSpec(jobs=2000, accounts=20, latency=LATENCY, repeats=3),
+    makespan=MakespanSpec(jobs=2000, accounts=20, latency=LATENCY, repeats=5),
     global_semaphore_jobs=2000,
     backpressure=MakespanSpec(jobs=2000, accounts=20, latency=LATENCY, server_slots=1),
     overhead_requests=2000,
     httpx_requests=400,
     overhead_accounts=(1, 20),
-    overhead_repeats=3,
+    overhead_repeats=5,
     memory_jobs=100_000,
     memory_accounts=20,
     profile_jobs=2000,
