@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
@@ -365,6 +366,39 @@ async def test_aclose_ends_queued_and_running_jobs(one_account: FakeMiniMax) -> 
     with pytest.raises(ClientClosedError):
         await client.list_cloned_voices()
     gc.collect()
+
+
+async def test_aclose_takes_back_only_its_own_cancellation(one_account: FakeMiniMax) -> None:
+    """A task whose clone aclose() ended gets ClientClosedError and carries on undisturbed;
+    a task the caller cancelled at the same moment stays cancelled (Python 3.11+)."""
+    fake = one_account
+    client = client_for(fake)
+    file_id = (await file_ids(client, ["100001"]))["100001"]
+    fake.gate.close()
+
+    async def clone_then_carry_on(name: str) -> str:
+        try:
+            await client.clone_voice(CloneVoiceRequest(name, "English", [file_id]))
+        except ClientClosedError:
+            await asyncio.sleep(0.01)  # no cancellation left over to hit this
+            return "closed, then carried on"
+        return "cloned"
+
+    survivor = asyncio.ensure_future(clone_then_carry_on("a"))
+    cancelled = asyncio.ensure_future(clone_then_carry_on("b"))
+    await fake.gate.wait_held(2)
+    with anyio.fail_after(5):
+        cancelled.cancel()
+        await client.aclose()  # cancels in the same step, before `cancelled` runs again
+    assert await asyncio.wait_for(survivor, 5) == "closed, then carried on"
+    if sys.version_info >= (3, 11):
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+    else:  # no Task.uncancel(): the two cancellations cannot be told apart
+        assert await cancelled == "closed, then carried on"
+    fake.gate.open()
+    assert not client._shared.running
+    assert not client._shared.aborted
 
 
 async def test_aclose_wait_lets_jobs_finish(one_account: FakeMiniMax) -> None:
