@@ -34,7 +34,7 @@ import attrs
 
 import minimax_async
 from minimax_async import Client, CloneVoiceRequest, RetryPolicy, VoiceJob
-from minimax_async.testing import make_wav
+from minimax_async.testing import CloneSpan, make_wav
 
 from ._common import (
     LANGUAGE,
@@ -181,6 +181,8 @@ class MakespanResult:
             measured them (each clone's in-flight span, timer overshoot included).
         drawn_bound: The lower bound from the latencies drawn (the same for every run).
         runs: Makespan / bound of every run, sorted.
+        head_seconds: From the client's start to the first clone admitted (median run).
+        handoff_seconds: Mean idle time of a clone slot between clones (median run).
     """
 
     contender: Contender
@@ -189,6 +191,8 @@ class MakespanResult:
     bound: float
     drawn_bound: float
     runs: tuple[float, ...]
+    head_seconds: float
+    handoff_seconds: float
     clone_requests: int
     rejected_429: int
     max_in_flight_per_account: int
@@ -410,19 +414,39 @@ BACKPRESSURE_CONTENDERS: Final = (
 )
 
 
-async def _timed(spec: MakespanSpec, server: ServerProcess, contender: Contender) -> float:
+@attrs.frozen
+class TimedRun:
+    """One timed run.
+
+    Attributes:
+        seconds: The makespan, as the client measured it.
+        snapshot: The server's record.
+        cpu_seconds: The client process's CPU time.
+        started: ``time.monotonic()`` when the client started (the server's clone spans
+            are on the same clock: one machine, one monotonic clock).
+    """
+
+    seconds: float
+    snapshot: ServerSnapshot
+    cpu_seconds: float
+    started: float
+
+
+async def _timed(
+    spec: MakespanSpec, server: ServerProcess, contender: Contender
+) -> tuple[float, float]:
     file_ids = await upload_samples(server.base_url, server.token, server.accounts)
     fixture = Fixture(server.base_url, server.token, tuple(server.accounts), file_ids)
-    started = time.perf_counter()
+    started, clock = time.monotonic(), time.perf_counter()
     await contender.run(spec, fixture)
-    return time.perf_counter() - started
+    return started, time.perf_counter() - clock
 
 
-def run_once(spec: MakespanSpec, contender: Contender) -> tuple[float, ServerSnapshot, float]:
-    """One run on a fresh server: (makespan seconds, server record, client CPU seconds)."""
+def run_once(spec: MakespanSpec, contender: Contender) -> TimedRun:
+    """One run on a fresh server."""
     with ServerProcess(spec.server_config()) as server:
         cpu = time.process_time()
-        seconds = asyncio.run(_timed(spec, server, contender))
+        started, seconds = asyncio.run(_timed(spec, server, contender))
         cpu = time.process_time() - cpu
         snapshot = server.snapshot()
     if snapshot.voices_created != spec.jobs or len(snapshot.clone_spans) != spec.jobs:
@@ -431,14 +455,37 @@ def run_once(spec: MakespanSpec, contender: Contender) -> tuple[float, ServerSna
             f"{len(snapshot.clone_spans)} admitted clones, not {spec.jobs}; the served "
             "latencies are not the first N draws"
         )
-    return seconds, snapshot, cpu
+    return TimedRun(seconds, snapshot, cpu, started)
 
 
-def measured_bound(snapshot: ServerSnapshot, spec: MakespanSpec) -> float:
+def measured_bound(run: TimedRun, spec: MakespanSpec) -> float:
     """The lower bound of the latencies the server served, as it measured them."""
-    return lower_bound(
-        [span.seconds for span in snapshot.clone_spans], spec.accounts, spec.server_slots
-    )
+    spans = run.snapshot.clone_spans
+    return lower_bound([span.seconds for span in spans], spec.accounts, spec.server_slots)
+
+
+def handoff_seconds(run: TimedRun, spec: MakespanSpec) -> float:
+    """Mean time a clone slot stood empty between one clone and the next on its account,
+    as the server saw it: client overhead, both directions of loopback, and the server's own
+    request handling. (The sum of each account's admissions after its first ``c``, less the
+    sum of its finishes before its last ``c``: exact whatever the pairing.)"""
+    by_account: dict[str, list[CloneSpan]] = {}
+    for span in run.snapshot.clone_spans:
+        by_account.setdefault(span.account, []).append(span)
+    slots = spec.server_slots
+    total, count = 0.0, 0
+    for spans in by_account.values():
+        starts = sorted(span.started for span in spans)[slots:]
+        finishes = sorted(span.finished for span in spans)[: len(starts)]
+        total += sum(starts) - sum(finishes)
+        count += len(starts)
+    return total / count if count else 0.0
+
+
+def head_seconds(run: TimedRun) -> float:
+    """From the client's start to the first clone the server admitted."""
+    first = min((span.started for span in run.snapshot.clone_spans), default=run.started)
+    return first - run.started
 
 
 def run_makespan(
@@ -464,16 +511,19 @@ def run_makespan(
         own = attrs.evolve(spec, jobs=min(limit, spec.jobs), repeats=min(repeats, spec.repeats))
         drawn = lower_bound(served_latencies(own), own.accounts, own.server_slots)
         runs = [run_once(own, contender) for _ in range(own.repeats)]
-        runs.sort(key=lambda run: run[0] / measured_bound(run[1], own))
-        seconds, snapshot, cpu = runs[len(runs) // 2]
-        bound = measured_bound(snapshot, own)
+        runs.sort(key=lambda run: run.seconds / measured_bound(run, own))
+        median = runs[len(runs) // 2]
+        seconds, snapshot, cpu = median.seconds, median.snapshot, median.cpu_seconds
+        bound = measured_bound(median, own)
         result = MakespanResult(
             contender=contender,
             jobs=own.jobs,
             seconds=seconds,
             bound=bound,
             drawn_bound=drawn,
-            runs=tuple(run[0] / measured_bound(run[1], own) for run in runs),
+            runs=tuple(run.seconds / measured_bound(run, own) for run in runs),
+            head_seconds=head_seconds(median),
+            handoff_seconds=handoff_seconds(median, own),
             clone_requests=snapshot.requests.get("clone-voice", 0),
             rejected_429=snapshot.rejected_over_capacity,
             max_in_flight_per_account=max(snapshot.max_clones_in_flight.values(), default=0),

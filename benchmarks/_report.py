@@ -272,14 +272,17 @@ class Report:
         lines = [
             "| contender | N | makespan (s) | bound served (s) | makespan / bound "
             "| runs (makespan / bound) | bound drawn (s) | makespan / bound drawn "
+            "| to first clone (ms) | slot hand-off (ms) "
             "| clone requests | 429s | max in flight / account | client CPU (s) | note |",
-            "| --- | --: | --: | --: | --: | --- | --: | --: | --: | --: | --: | --: | --- |",
+            "| --- | --: | --: | --: | --: | --- | --: | --: | --: | --: | --: | --: | --: "
+            "| --: | --- |",
         ]
         for r in results:
             lines.append(
                 f"| {r.contender.label} | {r.jobs} | {r.seconds:.3f} | {r.bound:.3f} "
                 f"| **{r.ratio:.3f}** | {', '.join(f'{x:.3f}' for x in r.runs)} "
                 f"| {r.drawn_bound:.3f} | {r.drawn_ratio:.3f} "
+                f"| {r.head_seconds * 1000:.0f} | {r.handoff_seconds * 1000:.2f} "
                 f"| {r.clone_requests} | {r.rejected_429} | {r.max_in_flight_per_account} "
                 f"| {r.client_cpu_seconds:.2f} | {r.contender.note} |"
             )
@@ -304,7 +307,12 @@ class Report:
             "of the drawn latencies alone is in the 'bound drawn' columns. Every run is "
             f"checked to have admitted exactly N clones. Median run of {spec.repeats} "
             f"(by makespan / bound) on fresh servers. A 429 carries "
-            f"`Retry-After: {spec.retry_after:g}`.",
+            f"`Retry-After: {spec.retry_after:g}`. Where the time goes, from the server's "
+            "record of the median run: 'to first clone' is from the client's start (inside "
+            "the timed run: building its requests or jobs, its session, counting voices, "
+            "uploads) to the first clone admitted; 'slot hand-off' is the mean time a clone "
+            "slot stood empty between two clones of its account (client CPU, loopback both "
+            "ways, and the fake server's own request handling).",
             "",
             *self._makespan_table(self.makespan),
             "",
