@@ -271,6 +271,18 @@ class CloneScheduler:
                 "one live job per name and account (see the README)",
             )
         self._seq += 1
+        if (
+            state is not None
+            and not state.pinned.items
+            and not self._unpinned.items
+            and self._admissible(state, loop.time())
+            and state.admitted < state.cap + (self._prefetch if ahead else 0)
+        ):  # nobody waits and there is room: admitted at once, no waiter needed
+            if name is not None:
+                state.names[name] = state.names.get(name, 0) + 1
+            state.admitted += 1
+            state.reserved += 1
+            return Ticket(state.name, name, self._seq, state)
         waiter: _Waiter[Ticket] = _Waiter(self._seq, name, loop.create_future(), ahead)
         queue = state.pinned if state is not None else self._unpinned
         # After every dispatch, no waiter at the head of a queue can be admitted (or failed)
