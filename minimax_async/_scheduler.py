@@ -57,12 +57,27 @@ VoiceCounter = Callable[[str | None], Awaitable[int]]
 ErrorFactory = Callable[[], BaseException]
 
 
-@attrs.define(eq=False, slots=True)
-class _Waiter(Generic[T]):
-    seq: int
-    name: str | None
-    future: asyncio.Future[T]
-    ahead: bool = False  # may be admitted before a clone slot frees (it uploads first)
+class _Waiter(asyncio.Future[T]):
+    """A queued job: the future its task awaits, with its place in line.
+
+    A future itself rather than an object holding one: a big gather queues thousands of
+    these, and one object less per queued job is less memory and less for the GC to scan.
+    """
+
+    __slots__ = ("ahead", "name", "seq")
+
+    def __init__(
+        self,
+        seq: int,
+        name: str | None,
+        ahead: bool = False,
+        *,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(loop=loop)
+        self.seq = seq
+        self.name = name
+        self.ahead = ahead  # may be admitted before a clone slot frees (it uploads first)
 
 
 @attrs.define(eq=False, slots=True)
@@ -83,7 +98,7 @@ class _Fifo(Generic[T]):
 
     def head(self) -> _Waiter[T] | None:
         items = self.items
-        while items and items[0].future.done():
+        while items and items[0].done():
             items.popleft()
             self.dead -= 1
         return items[0] if items else None
@@ -95,7 +110,7 @@ class _Fifo(Generic[T]):
         return head
 
     def drain(self) -> list[_Waiter[T]]:
-        live = [w for w in self.items if not w.future.done()]
+        live = [w for w in self.items if not w.done()]
         self.items.clear()
         self.dead = 0
         return live
@@ -283,7 +298,7 @@ class CloneScheduler:
             state.admitted += 1
             state.reserved += 1
             return Ticket(state.name, name, self._seq, state)
-        waiter: _Waiter[Ticket] = _Waiter(self._seq, name, loop.create_future(), ahead)
+        waiter: _Waiter[Ticket] = _Waiter(self._seq, name, ahead, loop=loop)
         queue = state.pinned if state is not None else self._unpinned
         # After every dispatch, no waiter at the head of a queue can be admitted (or failed)
         # yet; one more waiter behind a live head changes nothing, so only a waiter that
@@ -295,7 +310,7 @@ class CloneScheduler:
         if not behind:
             self._dispatch(state)
         try:
-            return await waiter.future
+            return await waiter
         except asyncio.CancelledError:
             self._abandon(waiter, state)
             raise
@@ -318,14 +333,14 @@ class CloneScheduler:
             ticket.holds_clone_slot = True
             return
         self._seq += 1
-        waiter: _Waiter[None] = _Waiter(self._seq, None, loop.create_future())
+        waiter: _Waiter[None] = _Waiter(self._seq, None, loop=loop)
         state.clone_queue.push(waiter, front=front)
         self._dispatch(state)
         try:
-            await waiter.future
+            await waiter
         except asyncio.CancelledError:
-            if waiter.future.done() and not waiter.future.cancelled():
-                if waiter.future.exception() is None:  # granted as we were cancelled
+            if waiter.done() and not waiter.cancelled():
+                if waiter.exception() is None:  # granted as we were cancelled
                     state.cloning -= 1
                     self._dispatch(state)
             else:
@@ -428,7 +443,7 @@ class CloneScheduler:
         # Admitted jobs waiting for a clone slot here learn it now, so unpinned ones can
         # move to another account instead of sending into a known 596/412.
         for waiter in state.clone_queue.drain():
-            waiter.future.set_exception(error())
+            waiter.set_exception(error())
         self._dispatch()
 
     def is_out_of_rotation(self, account: str | None) -> bool:
@@ -450,10 +465,10 @@ class CloneScheduler:
         for state in self._accounts.values():
             for waiters in (state.pinned.drain(), state.clone_queue.drain()):
                 for waiter in waiters:
-                    waiter.future.set_exception(error())
+                    waiter.set_exception(error())
             state.names.clear()
         for waiter in self._unpinned.drain():
-            waiter.future.set_exception(error())
+            waiter.set_exception(error())
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
@@ -532,10 +547,10 @@ class CloneScheduler:
         # that has just gone out of rotation (the client does that on a 596/412); any other
         # failure is theirs too, as no count means no safe placement.
         for waiter in state.pinned.drain():
-            waiter.future.set_exception(error)
+            waiter.set_exception(error)
         if not self.is_out_of_rotation(state.name):
             for waiter in self._unpinned.drain():
-                waiter.future.set_exception(error)
+                waiter.set_exception(error)
         self._dispatch()
 
     def _has_loop(self) -> bool:
@@ -557,11 +572,10 @@ class CloneScheduler:
             state.names.pop(name, None)
 
     def _abandon(self, waiter: _Waiter[Ticket], state: _Account | None) -> None:
-        future = waiter.future
-        if future.done() and not future.cancelled() and future.exception() is None:
-            self.finish(future.result(), created=False)  # granted as we were cancelled
+        if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+            self.finish(waiter.result(), created=False)  # granted as we were cancelled
             return
-        if not future.done() or future.cancelled():
+        if not waiter.done() or waiter.cancelled():
             (state.pinned if state is not None else self._unpinned).dead += 1
         if state is not None and waiter.name is not None:
             self._forget_name(state, waiter.name)
@@ -617,7 +631,7 @@ class CloneScheduler:
                     if waiter is None:
                         break
                     state.cloning += 1
-                    waiter.future.set_result(None)
+                    waiter.set_result(None)
         # Deques are checked directly (cheaper than len()): cancelled entries only cost a
         # pass through the slow path.
         if self._unpinned.items:
@@ -675,7 +689,7 @@ class CloneScheduler:
     def _grant(state: _Account, waiter: _Waiter[Ticket]) -> None:
         state.admitted += 1
         state.reserved += 1
-        waiter.future.set_result(Ticket(state.name, waiter.name, waiter.seq, state))
+        waiter.set_result(Ticket(state.name, waiter.name, waiter.seq, state))
 
     def _least_loaded(
         self, candidates: list[_Account], name: str | None, now: float
@@ -717,7 +731,7 @@ class CloneScheduler:
             if error is not None:
                 # Names are forgotten by each failed admit() itself.
                 for waiter in state.pinned.drain():
-                    waiter.future.set_exception(error())
+                    waiter.set_exception(error())
         if not self._unpinned.items:
             return
         rotation = self._rotation()
@@ -727,11 +741,11 @@ class CloneScheduler:
             out_error = soonest.out_error
             if out_error is not None:
                 for waiter in self._unpinned.drain():
-                    waiter.future.set_exception(out_error())
+                    waiter.set_exception(out_error())
         elif all(self._hopeless(s) for s in in_rotation):
             error = self._slots_error(in_rotation)
             for waiter in self._unpinned.drain():
-                waiter.future.set_exception(error())
+                waiter.set_exception(error())
 
     def _slots_error(self, states: list[_Account]) -> ErrorFactory:
         counts = {s.name: (s.voices or 0) + s.reserved for s in states}
