@@ -327,7 +327,10 @@ class Client:
 
         Args:
             wait: Let queued and running operations finish first. Without it (the default),
-                each one ends at once with :class:`ClientClosedError`.
+                each one ends at once with :class:`ClientClosedError`: running ones through
+                a cancellation of their task that the client takes back, so the task carries
+                on with the error. A task its caller cancels at the same moment stays
+                cancelled (Python 3.11+; 3.10 cannot tell the two apart).
         """
         shared = self._shared
         if shared.closing and shared.transport._session is None:
