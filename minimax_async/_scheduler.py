@@ -62,22 +62,24 @@ class _Waiter(asyncio.Future[T]):
 
     A future itself rather than an object holding one: a big gather queues thousands of
     these, and one object less per queued job is less memory and less for the GC to scan.
+    Made by :func:`_waiter` (the future's own C initialiser, then three attributes: a
+    Python ``__init__`` would cost twice as much).
     """
 
     __slots__ = ("ahead", "name", "seq")
+    seq: int
+    name: str | None
+    ahead: bool  # may be admitted before a clone slot frees (it uploads first)
 
-    def __init__(
-        self,
-        seq: int,
-        name: str | None,
-        ahead: bool = False,
-        *,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        super().__init__(loop=loop)
-        self.seq = seq
-        self.name = name
-        self.ahead = ahead  # may be admitted before a clone slot frees (it uploads first)
+
+def _waiter(
+    seq: int, name: str | None, ahead: bool, loop: asyncio.AbstractEventLoop
+) -> _Waiter[T]:
+    waiter: _Waiter[T] = _Waiter(loop=loop)
+    waiter.seq = seq
+    waiter.name = name
+    waiter.ahead = ahead
+    return waiter
 
 
 @attrs.define(eq=False, slots=True)
@@ -298,7 +300,7 @@ class CloneScheduler:
             state.admitted += 1
             state.reserved += 1
             return Ticket(state.name, name, self._seq, state)
-        waiter: _Waiter[Ticket] = _Waiter(self._seq, name, ahead, loop=loop)
+        waiter: _Waiter[Ticket] = _waiter(self._seq, name, ahead, loop)
         queue = state.pinned if state is not None else self._unpinned
         # After every dispatch, no waiter at the head of a queue can be admitted (or failed)
         # yet; one more waiter behind a live head changes nothing, so only a waiter that
@@ -333,7 +335,7 @@ class CloneScheduler:
             ticket.holds_clone_slot = True
             return
         self._seq += 1
-        waiter: _Waiter[None] = _Waiter(self._seq, None, loop=loop)
+        waiter: _Waiter[None] = _waiter(self._seq, None, False, loop)
         state.clone_queue.push(waiter, front=front)
         self._dispatch(state)
         try:

@@ -85,8 +85,12 @@ def _account_params(account: str | None, **params: str | None) -> dict[str, str]
     return out
 
 
+#: One encoder for every body (json.dumps with options builds a new encoder per call).
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _json_body(payload: Mapping[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(payload).encode()
 
 
 def _post_json(
