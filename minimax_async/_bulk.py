@@ -251,9 +251,11 @@ class JobTracker:
     account: str | None = None
     queued_at: float = attrs.field(factory=time.time)
     started_at: float | None = None
+    #: The job was already counted as queued in ``progress`` (``CloneProgress._add``).
+    announced: bool = attrs.field(default=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
-        if self.progress is not None:
+        if self.progress is not None and not self.announced:
             self.progress._add(self.job)
 
     def move(self, state: JobState, account: str | None = None) -> None:

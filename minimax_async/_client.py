@@ -1134,10 +1134,9 @@ class CloneRun:
 
     def _start(self) -> None:
         if self._runner is None:
-            trackers = [JobTracker(self.progress, job) for job in self._jobs]
-            self._runner = asyncio.ensure_future(self._run(trackers))
+            self._runner = asyncio.ensure_future(self._run())
 
-    async def _run(self, trackers: list[JobTracker]) -> None:
+    async def _run(self) -> None:
         # Jobs the client places (no account of their own) are interchangeable, so a pool of
         # as many runners as the accounts can admit at once keeps every slot busy without a
         # task per queued job: less memory and CPU, and a big run starts sending sooner.
@@ -1146,21 +1145,33 @@ class CloneRun:
         # _one never raises (a job's error is its result), so a plain gather is structured
         # enough: cancelling the runner cancels every job. It costs less per job than a
         # task group's start_soon, which matters at 100,000 jobs.
+        # Every job counts as queued from the start; a pooled job's tracker is made when a
+        # runner takes it, so a big run allocates little before its first request.
         scheduler = self._client._shared.scheduler
-        placed = collections.deque(t for t in trackers if t.job.pinned_account is None)
+        progress, queued_at = self.progress, time.time()
+        pinned: list[JobTracker] = []
+        placed: collections.deque[VoiceJob] = collections.deque()
+        for job in self._jobs:
+            if job.pinned_account is None:
+                progress._add(job)
+                placed.append(job)
+            else:
+                pinned.append(JobTracker(progress, job, queued_at=queued_at))
         runners = min(len(placed), scheduler.capacity)
         scheduler.held_back[id(placed)] = placed
         try:
             await asyncio.gather(
-                *(self._one(t) for t in trackers if t.job.pinned_account is not None),
-                *(self._run_placed(placed) for _ in range(runners)),
+                *(self._one(tracker) for tracker in pinned),
+                *(self._run_placed(placed, queued_at) for _ in range(runners)),
             )
         finally:
             del scheduler.held_back[id(placed)]
 
-    async def _run_placed(self, placed: collections.deque[JobTracker]) -> None:
+    async def _run_placed(self, placed: collections.deque[VoiceJob], queued_at: float) -> None:
+        progress = self.progress
         while placed:
-            await self._one(placed.popleft())
+            job = placed.popleft()
+            await self._one(JobTracker(progress, job, queued_at=queued_at, announced=True))
 
     async def _one(self, tracker: JobTracker) -> None:
         voice: Voice | None = None
