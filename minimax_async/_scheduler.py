@@ -542,7 +542,8 @@ class CloneScheduler:
         if error is None:
             if state.voices is None:
                 state.voices = counting.result()
-            self._dispatch(state)
+            # Unpinned jobs wait until every account is counted, then may go to any.
+            self._dispatch(state if self._loading else None)
             return
         # The jobs waiting for this account fail with the reason it could not be counted
         # (names are forgotten by each failed admit()). Unpinned jobs do without an account
@@ -617,9 +618,13 @@ class CloneScheduler:
     def _dispatch(self, only: _Account | None = None) -> None:
         """Hand out every slot that can be handed out now, oldest waiter first.
 
+        After every dispatch no waiter can be admitted anywhere, so when one account's state
+        changes, only that account can take a waiter (pinned to it, or unpinned): a
+        dispatch costs the same with 2 accounts or 200.
+
         Args:
             only: The account whose state changed; ``None`` when any may have (timers,
-                rotation). Unpinned waiters may go anywhere, so they always see every account.
+                rotation, the last voice count learned, a new unpinned head).
         """
         if self._fatal is not None:
             return
@@ -637,7 +642,7 @@ class CloneScheduler:
         # Deques are checked directly (cheaper than len()): cancelled entries only cost a
         # pass through the slow path.
         if self._unpinned.items:
-            self._admit_oldest_first(now)
+            self._admit_oldest_first(now, states)
         elif only.pinned.items if only is not None else any(s.pinned.items for s in states):
             # Only pinned waiters: the accounts are independent, each serves its own FIFO.
             for state in states:
@@ -650,11 +655,10 @@ class CloneScheduler:
                     self._grant(state, head)
         else:
             return  # nobody waits for admission: nothing to admit, nothing to fail
-        self._fail_hopeless(now, states)
+        self._fail_hopeless(now, states, only)
 
-    def _admit_oldest_first(self, now: float) -> None:
+    def _admit_oldest_first(self, now: float, candidates: Iterable[_Account]) -> None:
         """Stage 1 with unpinned waiters: serve the oldest waiter of all while one fits."""
-        candidates = self._accounts.values()
         while True:
             open_accounts = [s for s in candidates if self._admissible(s, now)]
             if not open_accounts:
@@ -721,7 +725,9 @@ class CloneScheduler:
             and state.leased == 0
         )
 
-    def _fail_hopeless(self, now: float, states: Iterable[_Account]) -> None:
+    def _fail_hopeless(
+        self, now: float, states: Iterable[_Account], only: _Account | None = None
+    ) -> None:
         for state in states:
             if not state.pinned.items:
                 continue
@@ -736,6 +742,8 @@ class CloneScheduler:
                     waiter.set_exception(error())
         if not self._unpinned.items:
             return
+        if only is not None and only.out_until <= now and not self._hopeless(only):
+            return  # an account in rotation can still take them: not every one is hopeless
         rotation = self._rotation()
         in_rotation = [s for s in rotation if s.out_until <= now]
         if not in_rotation:
