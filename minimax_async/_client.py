@@ -1195,6 +1195,9 @@ class CloneRun:
         if self._yielded >= self.total:
             raise StopAsyncIteration
         self._start()
+        if not self._results.empty():  # a result is ready: no need to wait (or a task)
+            self._yielded += 1
+            return self._results.get_nowait()
         runner = self._runner
         assert runner is not None
         getter = asyncio.ensure_future(self._results.get())
