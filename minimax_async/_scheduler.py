@@ -72,9 +72,7 @@ class _Waiter(asyncio.Future[T]):
     ahead: bool  # may be admitted before a clone slot frees (it uploads first)
 
 
-def _waiter(
-    seq: int, name: str | None, ahead: bool, loop: asyncio.AbstractEventLoop
-) -> _Waiter[T]:
+def _waiter(seq: int, name: str | None, ahead: bool, loop: asyncio.AbstractEventLoop) -> _Waiter[T]:
     waiter: _Waiter[T] = _Waiter(loop=loop)
     waiter.seq = seq
     waiter.name = name
@@ -237,6 +235,8 @@ class CloneScheduler:
         self._rr = 0
         #: Voice counts being fetched, by account.
         self._loading: dict[str | None, asyncio.Future[int]] = {}
+        #: Every account unpinned jobs may use has its voices counted (or none need be).
+        self._rotation_counted = max_voices is None
         #: Jobs for any account that bulk runs hold back until a runner of theirs is free
         #: (counted in ``statistics()`` as waiting for an account), by id.
         self.held_back: dict[int, Sized] = {}
@@ -277,10 +277,13 @@ class CloneScheduler:
                 self._learn(state)
         else:
             state = None
-            now = loop.time()
-            for target in self._rotation():
-                if target.voices is None and target.out_until <= now:
-                    self._learn(target)
+            if not self._rotation_counted:
+                now = loop.time()
+                uncounted = [target for target in self._rotation() if target.voices is None]
+                self._rotation_counted = not uncounted
+                for target in uncounted:
+                    if target.out_until <= now:
+                        self._learn(target)
         if state is not None and name is not None and name in state.names:
             raise DuplicateVoiceNameError(
                 "voice_name",
@@ -295,19 +298,16 @@ class CloneScheduler:
             and self._admissible(state, loop.time())
             and state.admitted < state.cap + (self._prefetch if ahead else 0)
         ):  # nobody waits and there is room: admitted at once, no waiter needed
-            if name is not None:
-                state.names[name] = state.names.get(name, 0) + 1
-            state.admitted += 1
-            state.reserved += 1
-            return Ticket(state.name, name, self._seq, state)
+            _count_name(state, name)
+            return _ticket(state, name, self._seq)
         waiter: _Waiter[Ticket] = _waiter(self._seq, name, ahead, loop)
         queue = state.pinned if state is not None else self._unpinned
         # After every dispatch, no waiter at the head of a queue can be admitted (or failed)
         # yet; one more waiter behind a live head changes nothing, so only a waiter that
         # becomes a head needs a dispatch (the common case in a big gather is the other).
         behind = queue.head() is not None
-        if state is not None and name is not None:
-            state.names[name] = state.names.get(name, 0) + 1
+        if state is not None:
+            _count_name(state, name)
         queue.push(waiter)
         if not behind:
             self._dispatch(state)
@@ -687,15 +687,12 @@ class CloneScheduler:
                 best_state.pinned.pop()
             else:
                 self._unpinned.pop()
-                if best.name is not None:
-                    best_state.names[best.name] = best_state.names.get(best.name, 0) + 1
+                _count_name(best_state, best.name)
             self._grant(best_state, best)
 
     @staticmethod
     def _grant(state: _Account, waiter: _Waiter[Ticket]) -> None:
-        state.admitted += 1
-        state.reserved += 1
-        waiter.set_result(Ticket(state.name, waiter.name, waiter.seq, state))
+        waiter.set_result(_ticket(state, waiter.name, waiter.seq))
 
     def _least_loaded(
         self, candidates: list[_Account], name: str | None, now: float
@@ -761,6 +758,19 @@ class CloneScheduler:
         counts = {s.name: (s.voices or 0) + s.reserved for s in states}
         limit = self._max_voices or 0
         return lambda: VoiceSlotsExhaustedError(counts, limit)
+
+
+def _count_name(state: _Account, name: str | None) -> None:
+    """One more live job of this name on the account."""
+    if name is not None:
+        state.names[name] = state.names.get(name, 0) + 1
+
+
+def _ticket(state: _Account, name: str | None, seq: int) -> Ticket:
+    """Admit a job to the account: it holds one of its voice slots until finished."""
+    state.admitted += 1
+    state.reserved += 1
+    return Ticket(state.name, name, seq, state)
 
 
 def out_of_rotation_error(
