@@ -716,7 +716,7 @@ class Client:
         tracker: JobTracker,
         checked: list[LocalSample] | None,
     ) -> Voice:
-        """An admitted job's network phases, under one cancel scope: upload, then clone."""
+        """An admitted job's network phases, under one guard (``_guarded``): upload, then clone."""
         tracker.move(JobState.UPLOADING, ticket.account)
         file_ids = await self._upload_job(job, ticket.account, checked)
         request = CloneVoiceRequest(
@@ -1134,9 +1134,22 @@ class CloneRun:
 
     def _start(self) -> None:
         if self._runner is None:
-            self._runner = asyncio.ensure_future(self._run())
+            # Every job counts as queued from the start; a pooled job's tracker is made when
+            # a runner takes it, so a big run allocates little before its first request.
+            progress, queued_at = self.progress, time.time()
+            pinned: list[JobTracker] = []
+            placed: collections.deque[VoiceJob] = collections.deque()
+            for job in self._jobs:
+                if job.pinned_account is None:
+                    progress._add(job)
+                    placed.append(job)
+                else:
+                    pinned.append(JobTracker(progress, job, queued_at=queued_at))
+            self._runner = asyncio.ensure_future(self._run(pinned, placed, queued_at))
 
-    async def _run(self) -> None:
+    async def _run(
+        self, pinned: list[JobTracker], placed: collections.deque[VoiceJob], queued_at: float
+    ) -> None:
         # Jobs the client places (no account of their own) are interchangeable, so a pool of
         # as many runners as the accounts can admit at once keeps every slot busy without a
         # task per queued job: less memory and CPU, and a big run starts sending sooner.
@@ -1145,18 +1158,7 @@ class CloneRun:
         # _one never raises (a job's error is its result), so a plain gather is structured
         # enough: cancelling the runner cancels every job. It costs less per job than a
         # task group's start_soon, which matters at 100,000 jobs.
-        # Every job counts as queued from the start; a pooled job's tracker is made when a
-        # runner takes it, so a big run allocates little before its first request.
         scheduler = self._client._shared.scheduler
-        progress, queued_at = self.progress, time.time()
-        pinned: list[JobTracker] = []
-        placed: collections.deque[VoiceJob] = collections.deque()
-        for job in self._jobs:
-            if job.pinned_account is None:
-                progress._add(job)
-                placed.append(job)
-            else:
-                pinned.append(JobTracker(progress, job, queued_at=queued_at))
         runners = min(len(placed), scheduler.capacity)
         scheduler.held_back[id(placed)] = placed
         try:

@@ -174,6 +174,30 @@ async def test_jobs_pinned_to_a_busy_account_do_not_hold_up_the_others(wav_dir: 
     assert fake.record.max_clones_in_flight == dict.fromkeys(ACCOUNTS, 2)
 
 
+async def test_progress_counts_every_job_as_queued_from_the_start(wav_dir: Path) -> None:
+    """As soon as the run is entered, before any request, every job is counted as queued
+    (pooled and pinned ones alike), and listeners have heard of each."""
+    fake, make_client = fake_and_client()
+    jobs = [
+        *jobs_from(wav_dir, 5, samples=1),
+        VoiceJob("pinned", "English", wav_dir / "s0.wav", account=ACCOUNTS[0]),
+    ]
+    heard: list[str] = []
+    progress = CloneProgress()
+    progress.subscribe(
+        lambda _, job, state, __: heard.append(job.voice_name) if state is JobState.QUEUED else None
+    )
+    async with fake, make_client(fake) as client, client.clone_many(jobs, progress=progress) as run:
+        assert run.progress.total == 6
+        assert run.progress.snapshot()["queued"] == 6
+        assert heard == [job.voice_name for job in jobs]
+        assert fake.record.total_requests == 0
+        results = await collect(run)
+    assert len(results) == 6
+    assert all(r.ok for r in results)
+    assert progress.snapshot()["done"] == 6
+
+
 async def test_thirteenth_job_fails_fast_with_real_slot_limit(wav_dir: Path) -> None:
     """4 voices per account, 3 accounts: 12 jobs succeed, the 13th never reaches the server."""
     fake, make_client = fake_and_client(slots=4)
