@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import multiprocessing
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -35,7 +34,7 @@ from ._common import (
     upload_samples,
     voice_name,
 )
-from ._server import CLIENT_CPU, ServerConfig, ServerProcess, pin_to_cpu
+from ._server import CLIENT_CPU, ServerConfig, ServerProcess, pin_to_cpu, run_driven_child
 
 __all__ = ["MemoryResult", "run_memory"]
 
@@ -244,33 +243,14 @@ def run_one(key: str, jobs: int, accounts: int) -> MemoryResult:
     with ServerProcess(config) as server:
         file_ids = asyncio.run(upload_samples(server.base_url, server.token, account_ids))
         fixture = Fixture(server.base_url, server.token, account_ids, file_ids)
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
-        process = context.Process(target=_child, args=(child, fixture, key, jobs), daemon=True)
-        process.start()
-        child.close()
-        try:
-            while True:
-                if not parent.poll(_TIMEOUT):
-                    raise RuntimeError(f"{key}: the memory process is stuck")
-                message = parent.recv()
-                if message == "close gate":
-                    server.gate_close()
-                    parent.send(None)
-                elif message == "wait held":
-                    asyncio.run(server.wait_held(_SLOTS * accounts))
-                    parent.send(None)
-                elif isinstance(message, Exception):
-                    raise message
-                else:
-                    result: MemoryResult = message
-                    return result
-        finally:
-            parent.close()
-            process.join(_TIMEOUT)
-            if process.is_alive():  # pragma: no cover - a stuck child
-                process.kill()
-            server.gate_open()
+        return run_driven_child(
+            server,
+            _child,
+            (fixture, key, jobs),
+            MemoryResult,
+            label=f"memory {key}",
+            held=_SLOTS * accounts,
+        )
 
 
 def run_memory(

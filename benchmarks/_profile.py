@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import cProfile
 import gc
-import multiprocessing
 import pstats
 import re
 import sysconfig
@@ -36,7 +35,7 @@ from minimax_async import Client, CloneVoiceRequest, VoiceJob
 
 from ._common import LANGUAGE, Fixture, upload_samples, voice_name
 from ._overhead import CONTENDERS as OVERHEAD_CONTENDERS
-from ._server import CLIENT_CPU, ServerConfig, ServerProcess, pin_to_cpu
+from ._server import CLIENT_CPU, ServerConfig, ServerProcess, pin_to_cpu, run_driven_child
 
 __all__ = ["Attribution", "Profiles", "profile_cpu", "profile_memory"]
 
@@ -259,33 +258,9 @@ def _run(kind: str, jobs: int, accounts: int) -> Profiles:
     )
     with ServerProcess(config) as server:
         fixture = asyncio.run(_fixture(server))
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
-        process = context.Process(target=_child, args=(child, kind, fixture, jobs), daemon=True)
-        process.start()
-        child.close()
-        try:
-            while True:
-                if not parent.poll(_TIMEOUT):
-                    raise RuntimeError(f"profile {kind}: the process is stuck")
-                message = parent.recv()
-                if message == "close gate":
-                    server.gate_close()
-                    parent.send(None)
-                elif message == "open gate":
-                    server.gate_open()
-                    parent.send(None)
-                elif isinstance(message, Exception):
-                    raise message
-                else:
-                    result: Profiles = message
-                    return result
-        finally:
-            parent.close()
-            process.join(_TIMEOUT)
-            if process.is_alive():  # pragma: no cover - a stuck child
-                process.kill()
-            server.gate_open()
+        return run_driven_child(
+            server, _child, (kind, fixture, jobs), Profiles, label=f"profile {kind}"
+        )
 
 
 def profile_cpu(jobs: int, accounts: int) -> Profiles:

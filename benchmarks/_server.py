@@ -11,16 +11,25 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
 from minimax_async.testing import CloneSpan, FakeMiniMax
 
-__all__ = ["PIN_ENV", "ServerConfig", "ServerProcess", "ServerSnapshot", "pin_to_cpu"]
+T = TypeVar("T")
+
+__all__ = [
+    "PIN_ENV",
+    "ServerConfig",
+    "ServerProcess",
+    "ServerSnapshot",
+    "pin_to_cpu",
+    "run_driven_child",
+]
 
 #: Seconds to wait for the child to start serving or to answer a command.
 _START_TIMEOUT: Final = 60.0
@@ -228,3 +237,50 @@ class ServerProcess:
     async def wait_held(self, n: int) -> None:
         """Return once ``n`` clones are held at the gate (without blocking the loop)."""
         await asyncio.to_thread(self._call, "wait_held", str(n))
+
+
+def run_driven_child(
+    server: ServerProcess,
+    target: Callable[..., None],
+    args: tuple[Any, ...],
+    result_type: type[T],
+    *,
+    label: str,
+    held: int = 0,
+    timeout: float = 600.0,
+) -> T:
+    """Run ``target(conn, *args)`` in a spawned process that drives ``server`` over a pipe.
+
+    The child may send ``"close gate"``, ``"open gate"`` or ``"wait held"`` (until ``held``
+    clones are held), each answered with ``None`` when done; it ends by sending its result
+    (a ``result_type``) or the exception that stopped it. The gate is open again afterwards.
+    """
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=target, args=(child, *args), daemon=True)
+    process.start()
+    child.close()
+    try:
+        while True:
+            if not parent.poll(timeout):
+                raise RuntimeError(f"{label}: the child process is stuck")
+            message = parent.recv()
+            if message == "close gate":
+                server.gate_close()
+            elif message == "open gate":
+                server.gate_open()
+            elif message == "wait held":
+                asyncio.run(server.wait_held(held))
+            elif isinstance(message, Exception):
+                raise message
+            elif isinstance(message, result_type):
+                return message
+            else:
+                raise RuntimeError(f"{label}: unexpected message {message!r}")
+            parent.send(None)
+    finally:
+        parent.close()
+        process.join(timeout)
+        if process.is_alive():  # pragma: no cover - a stuck child
+            process.kill()
+        server.gate_open()
