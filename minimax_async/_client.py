@@ -28,7 +28,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 from ._bulk import CloneProgress, CloneResult, JobState, JobTracker, VoiceJob
-from ._converter import make_converter
+from ._converter import shared_converter
 from ._exceptions import (
     AccountError,
     AccountPreconditionError,
@@ -269,7 +269,7 @@ class Client:
                 raise ConfigurationError("accounts must be a list of account ids, not one string")
             if not account_list or not all(isinstance(a, str) and a for a in account_list):
                 raise ConfigurationError("accounts must hold at least one non-empty account id")
-        self._converter = make_converter()
+        self._converter = shared_converter()
         self._options = _Options(timeout, clone_timeout, retry or RetryPolicy())
         self._max_parallel_clones = max_parallel_clones
         self._shared = _Shared(

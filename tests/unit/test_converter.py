@@ -20,6 +20,7 @@ from minimax_async import (
     AccountSession,
     AudioConfig,
     AudioStream,
+    Client,
     Clip,
     CloneVoiceRequest,
     CreateMp3Request,
@@ -27,7 +28,7 @@ from minimax_async import (
     UploadedSample,
     Voice,
 )
-from minimax_async._converter import make_converter
+from minimax_async._converter import make_converter, shared_converter
 
 UTC = timezone.utc
 
@@ -454,6 +455,17 @@ def test_each_call_makes_a_new_converter() -> None:
     assert first is not second
     assert first is not cattrs.global_converter
     assert second is not cattrs.global_converter
+
+
+def test_clients_share_one_private_converter() -> None:
+    """Clients use one converter built once per process (building one costs ~10 ms), and it is
+    make_converter's, not cattrs' global one."""
+    first = Client(token="user:1-Token012345", base_url="http://127.0.0.1:1/v1/minimax")
+    second = Client(token="user:1-Token012345", base_url="http://127.0.0.1:1/v1/minimax", accounts=["100001"])
+    assert first._converter is second._converter is shared_converter()
+    assert first._converter is not cattrs.global_converter
+    request = CloneVoiceRequest("A", "English", [FILE_1, FILE_2])
+    assert first._converter.unstructure(request)["files"] == f"{FILE_1},{FILE_2}"
 
 
 def test_hooks_do_not_leak_between_converters() -> None:
