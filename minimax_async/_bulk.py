@@ -9,7 +9,6 @@ client checks them locally, waits for an account with a free clone slot and voic
 from __future__ import annotations
 
 import enum
-import functools
 import os
 import time
 from collections import Counter
@@ -47,7 +46,7 @@ def _check_name(_: object, attribute: attrs.Attribute[Any], value: object) -> No
         )
 
 
-@attrs.frozen(slots=False)  # slots=False: room for the cached properties
+@attrs.frozen
 class VoiceJob:
     """One voice to clone from local samples.
 
@@ -61,6 +60,12 @@ class VoiceJob:
             among the samples pin it to their account).
         need_noise_reduction: Ask MiniMax to denoise the samples.
 
+    Attributes:
+        file_ids: The samples that are uploaded file ids (used as they are).
+        local_samples: The samples to read and upload.
+        pinned_account: The account the job must run on, or ``None`` if the client may
+            choose: ``account``, else the account of its file ids.
+
     Raises:
         ValidationError: A limit is broken (nothing is read or sent yet).
     """
@@ -70,6 +75,10 @@ class VoiceJob:
     samples: tuple[SampleSource, ...] = attrs.field(converter=_samples)
     account: str | None = attrs.field(default=None, validator=optional_account)
     need_noise_reduction: bool = attrs.field(default=True, validator=strict_bool)
+    # Derived once here rather than on every use: bulk runs read them several times per job.
+    file_ids: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)
+    local_samples: tuple[SampleSource, ...] = attrs.field(init=False, eq=False, repr=False)
+    pinned_account: str | None = attrs.field(init=False, eq=False, repr=False)
 
     @samples.validator
     def _check_samples(self, _: attrs.Attribute[Any], value: tuple[SampleSource, ...]) -> None:
@@ -77,31 +86,31 @@ class VoiceJob:
             raise ValidationError(
                 "samples", f"has {len(value)} samples; give 1 to {MAX_SAMPLES_PER_VOICE}"
             )
-        for file_id in self.file_ids:
-            check_file_id(file_id, "samples")
-        accounts = {a for a in map(account_from_id, self.file_ids) if a is not None}
-        if len(accounts) > 1:
-            raise ValidationError(
-                "samples", f"file ids come from several accounts: {', '.join(sorted(accounts))}"
-            )
 
     def __attrs_post_init__(self) -> None:
-        embedded = self.embedded_account
+        file_ids = tuple(s for s in self.samples if is_file_id(s))
+        local = tuple(s for s in self.samples if not is_file_id(s)) if file_ids else self.samples
+        embedded: str | None = None
+        if file_ids:
+            for file_id in file_ids:
+                check_file_id(file_id, "samples")
+            accounts = {a for a in map(account_from_id, file_ids) if a is not None}
+            if len(accounts) > 1:
+                raise ValidationError(
+                    "samples",
+                    f"file ids come from several accounts: {', '.join(sorted(accounts))}",
+                )
+            embedded = next(iter(accounts), None)
         if self.account is not None and embedded is not None and embedded != self.account:
             raise ValidationError(
                 "account",
                 f"is {self.account!r} but sample file ids belong to account {embedded!r}",
             )
-
-    @functools.cached_property
-    def file_ids(self) -> tuple[str, ...]:
-        """The samples that are uploaded file ids (used as they are)."""
-        return tuple(s for s in self.samples if is_file_id(s))
-
-    @functools.cached_property
-    def local_samples(self) -> tuple[SampleSource, ...]:
-        """The samples to read and upload."""
-        return tuple(s for s in self.samples if not is_file_id(s))
+        object.__setattr__(self, "file_ids", file_ids)
+        object.__setattr__(self, "local_samples", local)
+        object.__setattr__(
+            self, "pinned_account", self.account if self.account is not None else embedded
+        )
 
     @property
     def embedded_account(self) -> str | None:
@@ -111,11 +120,6 @@ class VoiceJob:
             if account is not None:
                 return account
         return None
-
-    @property
-    def pinned_account(self) -> str | None:
-        """The account the job must run on, or ``None`` if the client may choose."""
-        return self.account if self.account is not None else self.embedded_account
 
 
 def is_file_id(sample: object) -> TypeGuard[str]:

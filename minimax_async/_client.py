@@ -666,48 +666,46 @@ class Client:
                     self._shared.scheduler.end_lease(key)
 
     async def _run_job(self, job: VoiceJob, tracker: JobTracker, *, lease: bool = False) -> Voice:
-        # Like _clone: no cancel scope while the job waits, one around each network phase.
+        # Like _clone: nothing held while the job waits, one guard around its network phases.
         shared = self._shared
         if shared.closing:
             raise ClientClosedError("the client is closed")
+        scheduler = shared.scheduler
         shared.enter()
         try:
-            return await self._run_job_entered(job, tracker, lease=lease)
+            pinned = job.pinned_account
+            if pinned is not None or (self.accounts is not None and len(self.accounts) == 1):
+                pinned = self._check_account(pinned, "clone_from_samples")
+            # Check every local sample before the job takes a place. Files are read again
+            # after admission, so that queued jobs do not hold audio in memory; bytes are kept.
+            local = job.local_samples
+            checked = await self._load_samples(job) if local else []
+            in_memory = all(isinstance(s, (bytes, bytearray, memoryview)) for s in local)
+            reusable = checked if in_memory else None
+            placements = len(scheduler.accounts) if pinned is None else 1
+            for placement in range(1, placements + 1):
+                ticket = await scheduler.admit(
+                    pinned,
+                    pinned=pinned is not None,
+                    name=job.voice_name,
+                    ahead=bool(local) and not self._uploaded_everywhere(checked),
+                )
+                created = False
+                try:
+                    voice = await self._guarded(
+                        self._upload_and_clone(job, ticket, tracker, reusable), started=True
+                    )
+                    created = True
+                    return voice
+                except (AccountError, AccountUnavailableError):
+                    if pinned is not None or placement == placements:
+                        raise
+                    tracker.move(JobState.QUEUED)  # and on to another account
+                finally:
+                    scheduler.finish(ticket, created=created, lease=lease)
+            raise AssertionError("unreachable")  # pragma: no cover
         finally:
             shared.leave()
-
-    async def _run_job_entered(self, job: VoiceJob, tracker: JobTracker, *, lease: bool) -> Voice:
-        scheduler = self._shared.scheduler
-        pinned = job.pinned_account
-        if pinned is not None or (self.accounts is not None and len(self.accounts) == 1):
-            pinned = self._check_account(pinned, "clone_from_samples")
-        # Check every local sample before the job takes a place. Files are read again after
-        # admission, so that queued jobs do not hold audio in memory; bytes are kept.
-        checked = await self._load_samples(job) if job.local_samples else []
-        in_memory = all(isinstance(s, (bytes, bytearray, memoryview)) for s in job.local_samples)
-        reusable = checked if in_memory else None
-        placements = len(scheduler.accounts) if pinned is None else 1
-        for placement in range(1, placements + 1):
-            ticket = await scheduler.admit(
-                pinned,
-                pinned=pinned is not None,
-                name=job.voice_name,
-                ahead=bool(job.local_samples) and not self._uploaded_everywhere(checked),
-            )
-            created = False
-            try:
-                voice = await self._guarded(
-                    self._upload_and_clone(job, ticket, tracker, reusable), started=True
-                )
-                created = True
-                return voice
-            except (AccountError, AccountUnavailableError):
-                if pinned is not None or placement == placements:
-                    raise
-                tracker.move(JobState.QUEUED)  # and on to another account
-            finally:
-                scheduler.finish(ticket, created=created, lease=lease)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _upload_and_clone(
         self,
@@ -766,6 +764,11 @@ class Client:
         if not job.local_samples:
             return list(job.file_ids)
         samples = checked if checked is not None else await self._load_samples(job)
+        cache = self._shared.uploads
+        if cache is not None:  # with reuse_uploads, most jobs find every sample uploaded
+            known = [_file_id_if_uploaded(cache.get((account, s.digest))) for s in samples]
+            if None not in known:
+                return [*job.file_ids, *known]  # type: ignore[list-item]  # no None in it
         uploaded = await _all([partial(self._upload, account, sample) for sample in samples])
         return [*job.file_ids, *uploaded]
 
@@ -783,8 +786,7 @@ class Client:
             if sample.digest in everywhere:
                 continue
             for account in self._shared.scheduler.accounts:
-                done = cache.get((account, sample.digest))
-                if done is None or not done.done() or done.cancelled() or done.exception():
+                if _file_id_if_uploaded(cache.get((account, sample.digest))) is None:
                     return False
             everywhere.add(sample.digest)  # file ids that worked stay in the cache
         return True
@@ -1066,6 +1068,13 @@ class Client:
                     exc,
                 )
                 await anyio.sleep(delay)
+
+
+def _file_id_if_uploaded(upload: asyncio.Future[str] | None) -> str | None:
+    """The file id of a finished, successful upload of the ``reuse_uploads`` cache."""
+    if upload is None or not upload.done() or upload.cancelled() or upload.exception():
+        return None
+    return upload.result()
 
 
 async def _all(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:

@@ -461,7 +461,9 @@ def test_clients_share_one_private_converter() -> None:
     """Clients use one converter built once per process (building one costs ~10 ms), and it is
     make_converter's, not cattrs' global one."""
     first = Client(token="user:1-Token012345", base_url="http://127.0.0.1:1/v1/minimax")
-    second = Client(token="user:1-Token012345", base_url="http://127.0.0.1:1/v1/minimax", accounts=["100001"])
+    second = Client(
+        token="user:1-Token012345", base_url="http://127.0.0.1:1/v1/minimax", accounts=["100001"]
+    )
     assert first._converter is second._converter is shared_converter()
     assert first._converter is not cattrs.global_converter
     request = CloneVoiceRequest("A", "English", [FILE_1, FILE_2])
