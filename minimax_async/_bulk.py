@@ -12,7 +12,7 @@ import enum
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeGuard
 
 import attrs
@@ -223,6 +223,18 @@ class CloneProgress:
     def _add(self, job: VoiceJob) -> None:
         self.total += 1
         self._move(job, None, JobState.QUEUED, None, None)
+
+    def _add_all(self, jobs: Sequence[VoiceJob]) -> None:
+        """Count jobs as queued: ``_add`` for each, in order, in one step."""
+        self.total += len(jobs)
+        self.counts[JobState.QUEUED] += len(jobs)
+        unplaced = self.by_account.get(None)
+        if unplaced is None:
+            unplaced = self.by_account[None] = Counter()
+        unplaced[JobState.QUEUED] += len(jobs)
+        for listener in self._listeners:
+            for job in jobs:
+                listener(self, job, JobState.QUEUED, None)
 
     def _move(
         self,

@@ -1150,10 +1150,10 @@ class CloneRun:
             placed: collections.deque[VoiceJob] = collections.deque()
             for job in self._jobs:
                 if job.pinned_account is None:
-                    progress._add(job)
                     placed.append(job)
                 else:
-                    pinned.append(JobTracker(progress, job, queued_at=queued_at))
+                    pinned.append(JobTracker(progress, job, queued_at=queued_at, announced=True))
+            progress._add_all(self._jobs)
             self._runner = asyncio.ensure_future(self._run(pinned, placed, queued_at))
 
     async def _run(
