@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import attrs
+from anyio.abc import TaskGroup
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -59,6 +60,7 @@ from ._scheduler import (
     MAX_VOICES_PER_ACCOUNT,
     CloneScheduler,
     CloneStatistics,
+    NoRoomNow,
     Ticket,
     out_of_rotation_error,
 )
@@ -665,7 +667,15 @@ class Client:
                 finally:
                     self._shared.scheduler.end_lease(key)
 
-    async def _run_job(self, job: VoiceJob, tracker: JobTracker, *, lease: bool = False) -> Voice:
+    async def _run_job(
+        self,
+        job: VoiceJob,
+        tracker: JobTracker,
+        *,
+        lease: bool = False,
+        prefer: str | None = None,
+        give_up: bool = False,
+    ) -> Voice:
         # Like _clone: nothing held while the job waits, one guard around its network phases.
         shared = self._shared
         if shared.closing:
@@ -685,10 +695,11 @@ class Client:
             placements = len(scheduler.accounts) if pinned is None else 1
             for placement in range(1, placements + 1):
                 ticket = await scheduler.admit(
-                    pinned,
+                    pinned if pinned is not None or placement > 1 else prefer,
                     pinned=pinned is not None,
                     name=job.voice_name,
                     ahead=bool(local) and not self._uploaded_everywhere(checked),
+                    give_up=give_up and placement == 1,
                 )
                 created = False
                 try:
@@ -1104,6 +1115,60 @@ async def _all(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
     return results
 
 
+class _Pool:
+    """The runners of a bulk run's jobs that the client places: each takes the next job, in
+    order, runs it, and takes another.
+
+    It starts with as many runners as the accounts can admit at once (clone slots plus
+    prefetch), so that uploads overlap clones, and then keeps only the runners that find
+    room: after its first job, a runner whose next job would have to wait puts it back and
+    stops (the last one stays), as the room goes to the jobs already waiting. So a runner
+    whose clone ends usually takes the freed slot again itself (``admit`` prefers its last
+    account) and sends its next clone in the same event-loop step; a waiting runner would
+    send it one step later. If an account gets room back that no runner takes (a pause
+    ends, an account returns to rotation), the scheduler asks for one more runner
+    (``grow``). No task per queued job: little memory and CPU for a big run.
+    """
+
+    def __init__(self, run: CloneRun, jobs: collections.deque[VoiceJob], queued_at: float) -> None:
+        self.run = run
+        self.jobs = jobs
+        self.queued_at = queued_at
+        self.group: TaskGroup | None = None
+        self.runners = 0
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def grow(self) -> None:
+        group = self.group
+        # Never into a cancelled group: a task started there after the cancellation was
+        # delivered is never cancelled, and spins in anyio's cancellation checkpoints.
+        if group is None or group.cancel_scope.cancel_called or not self.jobs:
+            return
+        if self.runners < self.run._client._shared.scheduler.capacity:
+            self.runners += 1
+            group.start_soon(self._runner)
+
+    async def _runner(self) -> None:
+        run, jobs = self.run, self.jobs
+        ran = False
+        last: str | None = None  # the account of this runner's last job
+        try:
+            while jobs:
+                job = jobs.popleft()
+                tracker = JobTracker(run.progress, job, queued_at=self.queued_at, announced=True)
+                # After its first job, a runner that would wait stops (one always stays):
+                # there are more runners than room, and the room goes to those waiting.
+                give_up = ran and self.runners > 1
+                if not await run._one(tracker, prefer=last, give_up=give_up):
+                    jobs.appendleft(job)
+                    return
+                ran, last = True, tracker.account
+        finally:
+            self.runners -= 1
+
+
 # Envelopes of list answers: internal, only their items reach users.
 
 
@@ -1159,36 +1224,41 @@ class CloneRun:
     async def _run(
         self, pinned: list[JobTracker], placed: collections.deque[VoiceJob], queued_at: float
     ) -> None:
-        # Jobs the client places (no account of their own) are interchangeable, so a pool of
-        # as many runners as the accounts can admit at once keeps every slot busy without a
-        # task per queued job: less memory and CPU, and a big run starts sending sooner.
         # Pinned jobs keep a task each: in a pool, jobs waiting for a busy account would
-        # hold up the jobs of idle accounts behind them.
-        # _one never raises (a job's error is its result), so a plain gather is structured
-        # enough: cancelling the runner cancels every job. It costs less per job than a
-        # task group's start_soon, which matters at 100,000 jobs.
+        # hold up the jobs of idle accounts behind them. _one never raises (a job's error is
+        # its result), so a plain gather is structured enough for them, and costs less per
+        # job than a task group's start_soon, which matters at 100,000 jobs.
+        # Jobs the client places (no account of their own) are interchangeable: a pool of
+        # runners takes them in order (see _Pool).
         scheduler = self._client._shared.scheduler
-        runners = min(len(placed), scheduler.capacity)
-        scheduler.held_back[id(placed)] = placed
+        pool = _Pool(self, placed, queued_at)
+        scheduler.held_back[id(pool)] = pool
         try:
-            await asyncio.gather(
-                *(self._one(tracker) for tracker in pinned),
-                *(self._run_placed(placed, queued_at) for _ in range(runners)),
-            )
+            async with anyio.create_task_group() as group:
+                pool.group = group
+                if pinned:
+                    group.start_soon(self._run_pinned, pinned)
+                for _ in range(min(len(placed), scheduler.capacity)):
+                    pool.grow()
         finally:
-            del scheduler.held_back[id(placed)]
+            pool.group = None
+            del scheduler.held_back[id(pool)]
 
-    async def _run_placed(self, placed: collections.deque[VoiceJob], queued_at: float) -> None:
-        progress = self.progress
-        while placed:
-            job = placed.popleft()
-            await self._one(JobTracker(progress, job, queued_at=queued_at, announced=True))
+    async def _run_pinned(self, pinned: list[JobTracker]) -> None:
+        await asyncio.gather(*(self._one(tracker) for tracker in pinned))
 
-    async def _one(self, tracker: JobTracker) -> None:
+    async def _one(
+        self, tracker: JobTracker, *, prefer: str | None = None, give_up: bool = False
+    ) -> bool:
+        """Run one job to its result; False if ``give_up`` and it would have to wait."""
         voice: Voice | None = None
         error: Exception | None = None
         try:
-            voice = await self._client._run_job(tracker.job, tracker)
+            voice = await self._client._run_job(
+                tracker.job, tracker, prefer=prefer, give_up=give_up
+            )
+        except NoRoomNow:
+            return False
         except Exception as exc:  # one job's failure is its result, never the run's
             error = exc
         tracker.move(JobState.DONE if error is None else JobState.FAILED)
@@ -1198,6 +1268,7 @@ class CloneRun:
                 tracker.started_at, time.time(),
             )
         )  # fmt: skip
+        return True
 
     def __aiter__(self) -> CloneRun:
         return self

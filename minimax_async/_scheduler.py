@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sized
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -55,6 +55,21 @@ RATE_LIMIT_STRIKE_WINDOW: Final = 60.0
 T = TypeVar("T")
 VoiceCounter = Callable[[str | None], Awaitable[int]]
 ErrorFactory = Callable[[], BaseException]
+
+
+class NoRoomNow(Exception):
+    """``admit(give_up=True)``: the job would have to wait for admission."""
+
+
+class HeldBack(Protocol):
+    """Jobs for any account that a bulk run holds back until one of its runners is free."""
+
+    def __len__(self) -> int:
+        """How many jobs are held back."""
+
+    def grow(self) -> None:
+        """Start one more runner, if the run has fewer than ``capacity``: an account has a
+        free clone slot that no waiting job is about to take."""
 
 
 class _Waiter(asyncio.Future[T]):
@@ -239,19 +254,30 @@ class CloneScheduler:
         self._rotation_counted = max_voices is None
         #: Jobs for any account that bulk runs hold back until a runner of theirs is free
         #: (counted in ``statistics()`` as waiting for an account), by id.
-        self.held_back: dict[int, Sized] = {}
+        self.held_back: dict[int, HeldBack] = {}
+        #: A check for a slot that no runner takes is due (``_offer_room``), and where.
+        self._offering = self._offer_all = False
+        self._offer_to: set[_Account] = set()
         self._fatal: ErrorFactory | None = None
         self._timers: set[asyncio.TimerHandle] = set()
 
     # ------------------------------------------------------------------ public
 
     async def admit(
-        self, account: str | None, *, pinned: bool, name: str | None, ahead: bool = False
+        self,
+        account: str | None,
+        *,
+        pinned: bool,
+        name: str | None,
+        ahead: bool = False,
+        give_up: bool = False,
     ) -> Ticket:
         """Wait until the job is admitted; return its ticket.
 
         Args:
-            account: The pinned account (ignored when ``pinned`` is false).
+            account: The pinned account. For a job the scheduler places (``pinned`` false),
+                an account to prefer if it can take the job at once, nobody waiting: the
+                account of the caller's previous job, whose slot has just come free.
             pinned: Whether the job must run on ``account``.
             name: The voice name, to keep one live job per name and account.
             ahead: The job uploads samples after admission, so it may be admitted up to
@@ -259,7 +285,11 @@ class CloneScheduler:
                 admitted only into a free slot: admitting it early would tie it to an
                 account while another account may free a slot first.
 
+            give_up: For a job the scheduler places: raise :class:`NoRoomNow` rather than
+                wait (a bulk runner with more runners than room stops instead).
+
         Raises:
+            NoRoomNow: ``give_up`` was asked and the job would have to wait.
             DuplicateVoiceNameError: A live job clones the same name on this account.
             VoiceSlotsExhaustedError: No account will ever have room for it.
             AccountUnavailableError: Its account (or every account) is out of rotation.
@@ -292,6 +322,27 @@ class CloneScheduler:
             )
         self._seq += 1
         if (
+            state is None
+            and account is not None
+            and self._fixed_accounts
+            and not self._unpinned.items
+        ):
+            # A bulk runner takes the slot its last job freed again, without a waiter or a
+            # look at every account: when nobody waits, that account is the least loaded.
+            preferred = self._accounts.get(account)
+            now = loop.time()
+            if (
+                preferred is not None
+                and self._rotation_counted
+                and not preferred.pinned.items
+                and preferred.paused_until <= now
+                and (name is None or name not in preferred.names)
+                and self._admissible(preferred, now)
+                and preferred.admitted < preferred.cap + (self._prefetch if ahead else 0)
+            ):
+                _count_name(preferred, name)
+                return _ticket(preferred, name, self._seq)
+        if (
             state is not None
             and not state.pinned.items
             and not self._unpinned.items
@@ -306,11 +357,16 @@ class CloneScheduler:
         # yet; one more waiter behind a live head changes nothing, so only a waiter that
         # becomes a head needs a dispatch (the common case in a big gather is the other).
         behind = queue.head() is not None
+        if give_up and state is None and behind:
+            raise NoRoomNow
         if state is not None:
             _count_name(state, name)
         queue.push(waiter)
         if not behind:
             self._dispatch(state)
+        if give_up and state is None and not waiter.done():
+            queue.items.pop()  # still the last one: only a grant or a failure removes it
+            raise NoRoomNow
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -584,6 +640,26 @@ class CloneScheduler:
             self._forget_name(state, waiter.name)
         self._dispatch(state)
 
+    def _offer_room(self) -> None:
+        """Give a held-back bulk job a runner if an account has a clone slot that no
+        waiting job takes (the runner that freed it usually takes it again at once)."""
+        states = self._rotation() if self._offer_all else self._offer_to
+        self._offering = self._offer_all = False
+        self._offer_to = set()
+        if self._unpinned.items or self._fatal is not None:
+            return
+        now = asyncio.get_running_loop().time()
+        if any(
+            s.admitted < s.cap
+            and (self._fixed_accounts or s.name is None)  # in rotation
+            and self._admissible(s, now)
+            for s in states
+        ):
+            for held in self.held_back.values():
+                if len(held):
+                    held.grow()
+                    return
+
     def _call_at(self, when: float) -> None:
         loop = asyncio.get_running_loop()
         handle = loop.call_at(when, self._timer_fired)
@@ -639,6 +715,16 @@ class CloneScheduler:
                         break
                     state.cloning += 1
                     waiter.set_result(None)
+        if self.held_back and not self._unpinned.items:
+            # Bulk runs size their runner pools to the slots in use (see HeldBack): a slot
+            # that nobody takes by the next loop iteration gets one more runner.
+            if only is None:
+                self._offer_all = True
+            else:
+                self._offer_to.add(only)
+            if not self._offering:
+                self._offering = True
+                asyncio.get_running_loop().call_soon(self._offer_room)
         # Deques are checked directly (cheaper than len()): cancelled entries only cost a
         # pass through the slow path.
         if self._unpinned.items:

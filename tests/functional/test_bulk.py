@@ -23,7 +23,7 @@ from minimax_async import (
     VoiceJob,
     VoiceSlotsExhaustedError,
 )
-from minimax_async.testing import FakeMiniMax, make_mp3, make_wav
+from minimax_async.testing import FakeMiniMax, Fault, make_mp3, make_wav
 
 from .conftest import FAST_RETRY, serve
 
@@ -110,6 +110,32 @@ async def test_24_unpinned_jobs_over_three_accounts(wav_dir: Path) -> None:
             "failed": 0,
         }
         assert sum(progress.by_account[a][JobState.DONE] for a in ACCOUNTS) == 24
+
+
+async def test_a_run_fills_an_account_that_comes_back_into_rotation(wav_dir: Path) -> None:
+    """A run keeps runners only for the room in use (one account, here), and grows again
+    when room comes back: once the account on hold is back in rotation, both of its clone
+    slots are used."""
+    accounts = ACCOUNTS[:2]
+    on_hold = accounts[1]
+    fake = FakeMiniMax(accounts=accounts, clone_latency=0.01, max_voices_per_account=RAISED_SLOTS)
+    fake.faults.add("voices", Fault(status=596, message="account on hold"), account=on_hold)
+    async with fake:
+        client = Client(
+            token=fake.token,
+            base_url=fake.base_url,
+            accounts=accounts,
+            max_voices_per_account=RAISED_SLOTS,
+            retry=FAST_RETRY,
+            account_cooldown=0.2,
+        )
+        async with client:
+            # 120 clones of 10 ms, two at a time, take 0.6 s on one account alone.
+            results = await collect(client.clone_many(jobs_from(wav_dir, 120, samples=1)))
+    assert all(r.ok for r in results)
+    assert len(fake.record.voices_created) == 120
+    assert fake.record.max_clones_in_flight.get(on_hold) == 2
+    assert fake.record.rejected_over_capacity == 0
 
 
 async def test_work_conservation_with_held_clones(wav_dir: Path) -> None:

@@ -13,7 +13,7 @@ from minimax_async import (
     DuplicateVoiceNameError,
     VoiceSlotsExhaustedError,
 )
-from minimax_async._scheduler import CloneScheduler, Ticket
+from minimax_async._scheduler import CloneScheduler, NoRoomNow, Ticket
 
 pytestmark = pytest.mark.anyio
 
@@ -339,3 +339,41 @@ async def test_unpinned_jobs_do_without_an_account_gone_out_of_rotation_while_co
     assert [t.account for t in tickets] == ["b", "b", "b"]
     for t in tickets:
         sched.finish(t, created=False)
+
+
+async def test_a_placed_job_may_give_up_instead_of_waiting() -> None:
+    """admit(give_up=True) raises NoRoomNow rather than queue, and leaves nothing behind:
+    the waiting job that was there first gets the next free slot."""
+    sched = CloneScheduler(
+        accounts=["a"], max_parallel=1, max_voices=None, count_voices=counter({}), prefetch=0
+    )
+    running = await sched.admit(None, pinned=False, name="v0")
+    waiting = asyncio.ensure_future(sched.admit(None, pinned=False, name="v1"))
+    await asyncio.sleep(0)
+    with pytest.raises(NoRoomNow):  # someone already waits
+        await sched.admit(None, pinned=False, name="v2", give_up=True)
+    waiting.cancel()
+    await asyncio.sleep(0)
+    with pytest.raises(NoRoomNow):  # nobody waits, but no room
+        await sched.admit(None, pinned=False, name="v3", give_up=True)
+    assert sched.statistics().unassigned_waiting == 0
+    sched.finish(running, created=False)
+    ticket = await sched.admit(None, pinned=False, name="v3", give_up=True)  # room: admitted
+    assert ticket.account == "a"
+    sched.finish(ticket, created=False)
+
+
+async def test_a_placed_job_takes_the_slot_of_its_runners_last_job() -> None:
+    """A job the scheduler places goes to the account its runner's last job freed, if that
+    account can take it at once, rather than to a less loaded one; otherwise as usual."""
+    sched = CloneScheduler(
+        accounts=["a", "b"], max_parallel=2, max_voices=4, count_voices=counter({}), prefetch=0
+    )
+    first = await sched.admit(None, pinned=False, name="v0")
+    other = "b" if first.account == "a" else "a"
+    second = await sched.admit(first.account, pinned=False, name="v1")  # prefer first's
+    assert second.account == first.account
+    third = await sched.admit(first.account, pinned=False, name="v2")  # full: least loaded
+    assert third.account == other
+    for ticket in (first, second, third):
+        sched.finish(ticket, created=False)
