@@ -1199,7 +1199,9 @@ class CloneRun:
         self._jobs = jobs
         self.progress = progress
         self.total = len(jobs)
-        self._results: asyncio.Queue[CloneResult] = asyncio.Queue()
+        self._results: collections.deque[CloneResult] = collections.deque()
+        #: What an idle ``__anext__`` awaits: set by the next result, or by the runner's end.
+        self._wakeup: asyncio.Future[None] | None = None
         self._yielded = 0
         self._runner: asyncio.Task[None] | None = None
 
@@ -1220,6 +1222,12 @@ class CloneRun:
                     pinned.append(JobTracker(progress, job, queued_at=queued_at, announced=True))
             progress._add_all(self._jobs)
             self._runner = asyncio.ensure_future(self._run(pinned, placed, queued_at))
+            self._runner.add_done_callback(lambda _: self._wake())
+
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     async def _run(
         self, pinned: list[JobTracker], placed: collections.deque[VoiceJob], queued_at: float
@@ -1262,12 +1270,13 @@ class CloneRun:
         except Exception as exc:  # one job's failure is its result, never the run's
             error = exc
         tracker.move(JobState.DONE if error is None else JobState.FAILED)
-        self._results.put_nowait(
+        self._results.append(
             CloneResult(
                 tracker.job, voice, error, tracker.account, tracker.queued_at,
                 tracker.started_at, time.time(),
             )
         )  # fmt: skip
+        self._wake()
         return True
 
     def __aiter__(self) -> CloneRun:
@@ -1277,24 +1286,30 @@ class CloneRun:
         if self._yielded >= self.total:
             raise StopAsyncIteration
         self._start()
-        if not self._results.empty():  # a result is ready: no need to wait (or a task)
-            self._yielded += 1
-            return self._results.get_nowait()
         runner = self._runner
         assert runner is not None
-        getter = asyncio.ensure_future(self._results.get())
-        try:
-            await asyncio.wait((getter, runner), return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            getter.cancel()
-            await self.aclose()
-            raise
-        if not getter.done():  # the runner ended without a result for every job
-            getter.cancel()
-            runner.result()  # raises what stopped it
-            raise RuntimeError("clone_many ended before every job had a result")
+        results = self._results
+        while not results:
+            if self._yielded >= self.total:  # another reader took the last one
+                raise StopAsyncIteration
+            if runner.done():  # it ended without a result for every job
+                runner.result()  # raises what stopped it
+                raise RuntimeError("clone_many ended before every job had a result")
+            # One future per wait (shared by concurrent readers), set by the next result or
+            # by the runner's end: no task and no asyncio.wait() per result.
+            wakeup = self._wakeup
+            if wakeup is None:
+                wakeup = self._wakeup = asyncio.get_running_loop().create_future()
+            try:
+                await wakeup
+            except asyncio.CancelledError:
+                await self.aclose()
+                raise
+            finally:
+                if self._wakeup is wakeup:
+                    self._wakeup = None
         self._yielded += 1
-        return getter.result()
+        return results.popleft()
 
     async def __aenter__(self) -> CloneRun:
         self._start()

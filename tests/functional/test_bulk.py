@@ -138,6 +138,22 @@ async def test_a_run_fills_an_account_that_comes_back_into_rotation(wav_dir: Pat
     assert fake.record.rejected_over_capacity == 0
 
 
+async def test_two_readers_of_one_run_share_its_results(wav_dir: Path) -> None:
+    """Two tasks iterating one run get every result once between them, and both stop."""
+    fake, make_client = fake_and_client(latency=0.003)
+    async with fake, make_client(fake) as client:
+        run = client.clone_many(jobs_from(wav_dir, 12, samples=1))
+
+        async def read() -> list[CloneResult]:
+            return [result async for result in run]
+
+        async with run:
+            first, second = await asyncio.wait_for(asyncio.gather(read(), read()), 10)
+    names = sorted(r.job.voice_name for r in [*first, *second])
+    assert names == sorted(f"voice {i}" for i in range(12))
+    assert all(r.ok for r in [*first, *second])
+
+
 async def test_work_conservation_with_held_clones(wav_dir: Path) -> None:
     """A released clone is replaced on its account at once: no account idles while work waits."""
     fake, make_client = fake_and_client()
