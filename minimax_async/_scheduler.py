@@ -284,7 +284,6 @@ class CloneScheduler:
                 ``prefetch`` jobs ahead of a free clone slot. A job with nothing to upload is
                 admitted only into a free slot: admitting it early would tie it to an
                 account while another account may free a slot first.
-
             give_up: For a job the scheduler places: raise :class:`NoRoomNow` rather than
                 wait (a bulk runner with more runners than room stops instead).
 
@@ -328,7 +327,8 @@ class CloneScheduler:
             and not self._unpinned.items
         ):
             # A bulk runner takes the slot its last job freed again, without a waiter or a
-            # look at every account: when nobody waits, that account is the least loaded.
+            # look at every account: with nobody waiting, any account with room will do,
+            # and this one is found at once (the voice slots still decide, via _admissible).
             preferred = self._accounts.get(account)
             now = loop.time()
             if (
