@@ -220,12 +220,8 @@ class CloneProgress:
         """The overall counts by state name."""
         return {state.value: self.counts[state] for state in JobState}
 
-    def _add(self, job: VoiceJob) -> None:
-        self.total += 1
-        self._move(job, None, JobState.QUEUED, None, None)
-
     def _add_all(self, jobs: Sequence[VoiceJob]) -> None:
-        """Count jobs as queued: ``_add`` for each, in order, in one step."""
+        """Count jobs as queued, in order, in one step (listeners hear each one)."""
         self.total += len(jobs)
         self.counts[JobState.QUEUED] += len(jobs)
         unplaced = self.by_account.get(None)
@@ -267,12 +263,12 @@ class JobTracker:
     account: str | None = None
     queued_at: float = attrs.field(factory=time.time)
     started_at: float | None = None
-    #: The job was already counted as queued in ``progress`` (``CloneProgress._add``).
+    #: The job was already counted as queued in ``progress`` (``CloneProgress._add_all``).
     announced: bool = attrs.field(default=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if self.progress is not None and not self.announced:
-            self.progress._add(self.job)
+            self.progress._add_all((self.job,))
 
     def move(self, state: JobState, account: str | None = None) -> None:
         """Record a change of state (and of account, when given)."""
