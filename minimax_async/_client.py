@@ -694,8 +694,11 @@ class Client:
             reusable = checked if in_memory else None
             placements = len(scheduler.accounts) if pinned is None else 1
             for placement in range(1, placements + 1):
+                # A placed job's first try prefers its runner's last account; later tries
+                # (after that account failed) take whichever account the scheduler picks.
+                target = pinned if pinned is not None else prefer if placement == 1 else None
                 ticket = await scheduler.admit(
-                    pinned if pinned is not None or placement > 1 else prefer,
+                    target,
                     pinned=pinned is not None,
                     name=job.voice_name,
                     ahead=bool(local) and not self._uploaded_everywhere(checked),

@@ -334,20 +334,16 @@ class CloneScheduler:
             if (
                 preferred is not None
                 and self._rotation_counted
-                and not preferred.pinned.items
                 and preferred.paused_until <= now
                 and (name is None or name not in preferred.names)
-                and self._admissible(preferred, now)
-                and preferred.admitted < preferred.cap + (self._prefetch if ahead else 0)
+                and self._takes_at_once(preferred, ahead, now)
             ):
                 _count_name(preferred, name)
                 return _ticket(preferred, name, self._seq)
         if (
             state is not None
-            and not state.pinned.items
             and not self._unpinned.items
-            and self._admissible(state, loop.time())
-            and state.admitted < state.cap + (self._prefetch if ahead else 0)
+            and self._takes_at_once(state, ahead, loop.time())
         ):  # nobody waits and there is room: admitted at once, no waiter needed
             _count_name(state, name)
             return _ticket(state, name, self._seq)
@@ -679,6 +675,14 @@ class CloneScheduler:
         if self._max_voices is None:
             return True
         return state.voices is not None and state.voices + state.reserved < self._max_voices
+
+    def _takes_at_once(self, state: _Account, ahead: bool, now: float) -> bool:
+        """Whether the account admits a new job now, with no job pinned to it waiting."""
+        return (
+            not state.pinned.items
+            and self._admissible(state, now)
+            and state.admitted < state.cap + (self._prefetch if ahead else 0)
+        )
 
     def _fits(self, state: _Account, waiter: _Waiter[Ticket]) -> bool:
         """Whether the account has room for this waiter (see ``admit(ahead=...)``)."""
