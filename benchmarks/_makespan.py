@@ -23,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import heapq
+import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import aiohttp
 import aiometer
@@ -161,6 +163,8 @@ class Contender:
         same_work: Whether it does exactly the peers' work (one upload per account, then
             N clones); the headline compares only these.
         in_issue: For a peer: whether the issue names it ((a)-(c)).
+        floor: Not a client anyone would use, but a measure of the harness: what a client
+            that does almost no work reaches on this machine and this fake server.
     """
 
     key: str
@@ -170,6 +174,7 @@ class Contender:
     note: str = ""
     same_work: bool = True
     in_issue: bool = True
+    floor: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -347,6 +352,45 @@ async def worker_pool(spec: MakespanSpec, fixture: Fixture) -> None:
         )
 
 
+async def raw_sockets(spec: MakespanSpec, fixture: Fixture) -> None:
+    """(e) The harness floor: (d)'s shared queue on bare asyncio streams.
+
+    Each worker keeps one HTTP/1.1 connection, writes the request bytes it formats itself
+    and reads the answer by its Content-Length, with no HTTP library at all: no TLS, no
+    timeouts, no error handling, nothing a real client needs. What it loses to the bound is
+    what this machine, loopback and the fake server's own request handling cost.
+    """
+    url = urlsplit(fixture.clone_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    head = (
+        f"POST {url.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Authorization: {fixture.headers['Authorization']}\r\n"
+        "Content-Type: application/json\r\nContent-Length: "
+    ).encode()
+    pending = iter(range(spec.jobs))
+
+    async def worker(account: str) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            for job in pending:
+                body = clone_body(fixture, job, account)
+                writer.write(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+                answer_head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in answer_head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"content-length":
+                        length = int(value)
+                answer = await reader.readexactly(length)
+                if answer_head[9:12] != b"200":
+                    raise RuntimeError(f"HTTP {answer_head[9:12].decode()}: {answer[:200]!r}")
+                json.loads(answer)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker(a) for a in fixture.accounts for _ in range(SLOTS_PER_ACCOUNT)))
+
+
 CONTENDERS: Final = (
     Contender("gather", "minimax_async: gather(clone_voice)", minimax_gather, True),
     Contender("clone_many", "minimax_async: clone_many (file ids)", minimax_clone_many, True),
@@ -383,6 +427,15 @@ CONTENDERS: Final = (
         False,
         "not in the issue: the strongest hand-written peer",
         in_issue=False,
+    ),
+    Contender(
+        "raw_sockets",
+        "(e) floor: (d) on bare asyncio streams, no HTTP library",
+        raw_sockets,
+        False,
+        "not a usable client (no TLS, timeouts or errors): what the harness allows",
+        in_issue=False,
+        floor=True,
     ),
 )
 

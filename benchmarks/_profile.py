@@ -138,7 +138,8 @@ async def _fixture(server: ServerProcess) -> Fixture:
 async def _cpu_one(fixture: Fixture, key: str, label: str, jobs: int) -> Attribution:
     opener = next(o for k, _, o in OVERHEAD_CONTENDERS if k == key)
     warm_up = 4 * len(fixture.accounts)
-    batch, close = await opener(fixture, 2 * (warm_up + jobs))
+    # Voice room as on the server: the workloads before this one left their voices there.
+    batch, close = await opener(fixture, _voice_room(jobs))
     try:
         await batch(10 * jobs, warm_up)  # job numbers apart from the profiled ones
         profile = cProfile.Profile()
@@ -251,10 +252,15 @@ def _child(conn: Connection, kind: str, fixture: Fixture, jobs: int) -> None:
         conn.send(RuntimeError(f"profile {kind}: {type(exc).__name__}: {exc}"))
 
 
+def _voice_room(jobs: int) -> int:
+    """Voices per account, on the server and in the clients: room for every workload's."""
+    return 30 * jobs + 100
+
+
 def _run(kind: str, jobs: int, accounts: int) -> Profiles:
     account_ids = tuple(str(_FIRST_ACCOUNT + i) for i in range(accounts))
     config = ServerConfig(
-        accounts=account_ids, clone_latency=0.0, max_voices_per_account=30 * jobs + 100
+        accounts=account_ids, clone_latency=0.0, max_voices_per_account=_voice_room(jobs)
     )
     with ServerProcess(config) as server:
         fixture = asyncio.run(_fixture(server))

@@ -151,7 +151,8 @@ class Report:
         """(measure, target, measured, met) rows."""
         rows: list[tuple[str, str, str, str]] = []
         library = [r for r in self.makespan if r.contender.library and r.contender.same_work]
-        peers = [r for r in self.makespan if not r.contender.library]
+        peers = [r for r in self.makespan if not r.contender.library and not r.contender.floor]
+        floors = [r for r in self.makespan if r.contender.floor]
         if library:
             best = min(library, key=lambda r: r.ratio)
             rows.append(
@@ -176,6 +177,15 @@ class Report:
                             _yes(best.ratio < peer.ratio),
                         )
                     )
+        for floor in floors:
+            rows.append(
+                (
+                    "1. the harness's floor: makespan / bound of a client doing almost no work",
+                    "report",
+                    f"{floor.ratio:.3f} ({floor.contender.label})",
+                    "-",
+                )
+            )
         base = {o.accounts: o for o in self.overhead if o.key == "aiohttp"}
         for o in self.overhead:
             if o.key == "gather" and o.accounts in base:
@@ -329,10 +339,15 @@ class Report:
             "Reference, computed (not measured): a client with zero overhead, served the same "
             f"latencies in the same order, reaches makespan / bound = **{static:.3f}** with "
             "static round-robin placement (each job pinned to account i mod K: every row "
-            "above but (d) and the clone_many rows of sample bytes) and "
+            "above but (d), (e) and the clone_many rows of sample bytes) and "
             f"**{dynamic:.3f}** with dynamic placement (a shared queue), against the bound "
             "of the drawn latencies. What a row loses beyond its placement's figure is "
-            "client overhead, the fake server's own request handling, and 429 handling.",
+            "client overhead, the fake server's own request handling, and 429 handling. "
+            "Row (e), measured, is the floor of the harness itself: a shared queue that "
+            "writes its requests on bare sockets, with no HTTP library (compare its client "
+            "CPU with (d)'s), still loses its excess over the zero-overhead figure to the "
+            "loopback hand-off and the fake server's own handling. A target below its "
+            "figure is out of any client's reach on this machine and this server.",
             "",
         ]
 
