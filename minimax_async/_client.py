@@ -1119,24 +1119,41 @@ async def _all(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
 
 
 class _Pool:
-    """The runners of a bulk run's jobs that the client places: each takes the next job, in
-    order, runs it, and takes another.
+    """The runners of a bulk run's jobs of one kind: each takes the next job, in order,
+    runs it, and takes another. No task per queued job: little memory and CPU for a big run.
 
-    It starts with as many runners as the accounts can admit at once (clone slots plus
-    prefetch), so that uploads overlap clones, and then keeps only the runners that find
-    room: after its first job, a runner whose next job would have to wait puts it back and
-    stops (the last one stays), as the room goes to the jobs already waiting. So a runner
-    whose clone ends usually takes the freed slot again itself (``admit`` prefers its last
-    account) and sends its next clone in the same event-loop step; a waiting runner would
-    send it one step later. If an account gets room back that no runner takes (a pause
-    ends, an account returns to rotation), the scheduler asks for one more runner
-    (``grow``). No task per queued job: little memory and CPU for a big run.
+    A run has one pool of the jobs the client places (``account`` None) and one pool per
+    account for the jobs pinned to it, so that jobs waiting for a busy account never hold
+    up those of an idle one.
+
+    A pinned pool keeps ``limit`` runners: as many as its account can admit at once. The
+    pool of placed jobs starts with as many runners as the accounts can admit at once
+    (clone slots plus prefetch), so that uploads overlap clones, and then keeps only the
+    runners that find room: after its first job, a runner whose next job would have to
+    wait puts it back and stops (the last one stays), as the room goes to the jobs already
+    waiting. So a runner whose clone ends usually takes the freed slot again itself
+    (``admit`` prefers its last account) and sends its next clone in the same event-loop
+    step; a waiting runner would send it one step later. If an account gets room back that
+    no runner takes (a pause ends, an account returns to rotation), the scheduler asks for
+    one more runner (``grow``).
     """
 
-    def __init__(self, run: CloneRun, jobs: collections.deque[VoiceJob], queued_at: float) -> None:
+    def __init__(
+        self,
+        run: CloneRun,
+        jobs: collections.deque[VoiceJob],
+        queued_at: float,
+        *,
+        limit: int,
+        account: str | None = None,
+    ) -> None:
         self.run = run
         self.jobs = jobs
         self.queued_at = queued_at
+        #: The account of every job (``None``: jobs the client places).
+        self.account = account
+        #: The most runners at once.
+        self.limit = limit
         self.group: TaskGroup | None = None
         self.runners = 0
 
@@ -1149,21 +1166,23 @@ class _Pool:
         # delivered is never cancelled, and spins in anyio's cancellation checkpoints.
         if group is None or group.cancel_scope.cancel_called or not self.jobs:
             return
-        if self.runners < self.run._client._shared.scheduler.capacity:
+        if self.runners < self.limit:
             self.runners += 1
             group.start_soon(self._runner)
 
     async def _runner(self) -> None:
         run, jobs = self.run, self.jobs
+        placed = self.account is None
         ran = False
         last: str | None = None  # the account of this runner's last job
         try:
             while jobs:
                 job = jobs.popleft()
                 tracker = JobTracker(run.progress, job, queued_at=self.queued_at, announced=True)
-                # After its first job, a runner that would wait stops (one always stays):
-                # there are more runners than room, and the room goes to those waiting.
-                give_up = ran and self.runners > 1
+                # After its first job, a runner of placed jobs that would wait stops (one
+                # always stays): there are more runners than room, and the room goes to
+                # those waiting.
+                give_up = placed and ran and self.runners > 1
                 if not await run._one(tracker, prefer=last, give_up=give_up):
                     jobs.appendleft(job)
                     return
@@ -1213,18 +1232,26 @@ class CloneRun:
 
     def _start(self) -> None:
         if self._runner is None:
-            # Every job counts as queued from the start; a pooled job's tracker is made when
-            # a runner takes it, so a big run allocates little before its first request.
-            progress, queued_at = self.progress, time.time()
-            pinned: list[JobTracker] = []
+            # Every job counts as queued from the start; a job's tracker is made when a
+            # runner takes it, so a big run allocates little before its first request.
+            queued_at = time.time()
             placed: collections.deque[VoiceJob] = collections.deque()
+            pinned: dict[str, collections.deque[VoiceJob]] = {}
             for job in self._jobs:
-                if job.pinned_account is None:
+                account = job.pinned_account
+                if account is None:
                     placed.append(job)
                 else:
-                    pinned.append(JobTracker(progress, job, queued_at=queued_at, announced=True))
-            progress._add_all(self._jobs)
-            self._runner = asyncio.ensure_future(self._run(pinned, placed, queued_at))
+                    pinned.setdefault(account, collections.deque()).append(job)
+            self.progress._add_all(self._jobs)
+            # The voice counts first, so that they are not sent after the runners start;
+            # only for jobs with nothing local to check: a bad sample sends nothing at all.
+            self._client._shared.scheduler.count_ahead(
+                account
+                for account, queue in pinned.items()
+                if any(not job.local_samples for job in queue)
+            )
+            self._runner = asyncio.ensure_future(self._run(placed, pinned, queued_at))
             self._runner.add_done_callback(lambda _: self._wake())
 
     def _wake(self) -> None:
@@ -1233,30 +1260,42 @@ class CloneRun:
             wakeup.set_result(None)
 
     async def _run(
-        self, pinned: list[JobTracker], placed: collections.deque[VoiceJob], queued_at: float
+        self,
+        placed: collections.deque[VoiceJob],
+        pinned: dict[str, collections.deque[VoiceJob]],
+        queued_at: float,
     ) -> None:
-        # Pinned jobs keep a task each: in a pool, jobs waiting for a busy account would
-        # hold up the jobs of idle accounts behind them. _one never raises (a job's error is
-        # its result), so a plain gather is structured enough for them, and costs less per
-        # job than a task group's start_soon, which matters at 100,000 jobs.
-        # Jobs the client places (no account of their own) are interchangeable: a pool of
-        # runners takes them in order (see _Pool).
         scheduler = self._client._shared.scheduler
-        pool = _Pool(self, placed, queued_at)
-        scheduler.held_back[id(pool)] = pool
+        pools = [
+            _Pool(
+                self,
+                jobs,
+                queued_at,
+                account=account,
+                # Jobs with nothing to upload are admitted only into a free clone slot:
+                # more runners than slots would only wait.
+                limit=scheduler.account_capacity(prefetch=any(job.local_samples for job in jobs)),
+            )
+            for account, jobs in pinned.items()
+        ]
+        held = _Pool(self, placed, queued_at, limit=scheduler.capacity)
+        # Jobs not yet taken by a runner count as waiting (``statistics()``); the pool of
+        # placed jobs may also be asked for one more runner (``HeldBack.grow``).
+        scheduler.held_back[id(held)] = held
+        for pool in pools:
+            scheduler.held_pinned[id(pool)] = pool
         try:
             async with anyio.create_task_group() as group:
-                pool.group = group
-                if pinned:
-                    group.start_soon(self._run_pinned, pinned)
-                for _ in range(min(len(placed), scheduler.capacity)):
-                    pool.grow()
+                for pool in (*pools, held):
+                    pool.group = group
+                    for _ in range(min(len(pool), pool.limit)):
+                        pool.grow()
         finally:
-            pool.group = None
-            del scheduler.held_back[id(pool)]
-
-    async def _run_pinned(self, pinned: list[JobTracker]) -> None:
-        await asyncio.gather(*(self._one(tracker) for tracker in pinned))
+            held.group = None
+            del scheduler.held_back[id(held)]
+            for pool in pools:
+                pool.group = None
+                del scheduler.held_pinned[id(pool)]
 
     async def _one(
         self, tracker: JobTracker, *, prefer: str | None = None, give_up: bool = False

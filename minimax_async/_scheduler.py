@@ -72,6 +72,15 @@ class HeldBack(Protocol):
         free clone slot that no waiting job is about to take."""
 
 
+class HeldForAccount(Protocol):
+    """Jobs pinned to one account that a bulk run holds until one of its runners is free."""
+
+    account: str | None
+
+    def __len__(self) -> int:
+        """How many jobs are held."""
+
+
 class _Waiter(asyncio.Future[T]):
     """A queued job: the future its task awaits, with its place in line.
 
@@ -255,6 +264,8 @@ class CloneScheduler:
         #: Jobs for any account that bulk runs hold back until a runner of theirs is free
         #: (counted in ``statistics()`` as waiting for an account), by id.
         self.held_back: dict[int, HeldBack] = {}
+        #: The same for jobs pinned to an account (counted as waiting for it), by id.
+        self.held_pinned: dict[int, HeldForAccount] = {}
         #: A check for a slot that no runner takes is due (``_offer_room``), and where.
         self._offering = self._offer_all = False
         self._offer_to: set[_Account] = set()
@@ -530,10 +541,13 @@ class CloneScheduler:
     def statistics(self) -> CloneStatistics:
         """In-flight and waiting counts, per account and overall."""
         now = asyncio.get_running_loop().time() if self._has_loop() else 0.0
+        held_for: dict[str | None, int] = {}
+        for pool in self.held_pinned.values():
+            held_for[pool.account] = held_for.get(pool.account, 0) + len(pool)
         accounts = {
             name: AccountStatistics(
                 in_flight=s.cloning,
-                waiting=len(s.pinned) + len(s.clone_queue),
+                waiting=len(s.pinned) + len(s.clone_queue) + held_for.get(name, 0),
                 admitted=s.admitted,
                 cap=s.cap,
                 voices=s.voices,
@@ -551,6 +565,11 @@ class CloneScheduler:
         """The most jobs the accounts in rotation can have admitted at once (clone slots
         plus prefetch, at the full cap)."""
         return len(self._rotation()) * (self._max_parallel + self._prefetch)
+
+    def account_capacity(self, *, prefetch: bool) -> int:
+        """The most jobs one account can have admitted at once: its clone slots at the full
+        cap, plus ``prefetch`` jobs uploading ahead if the jobs upload."""
+        return self._max_parallel + (self._prefetch if prefetch else 0)
 
     @property
     def accounts(self) -> tuple[str | None, ...]:
@@ -570,6 +589,21 @@ class CloneScheduler:
         if self._fixed_accounts:
             return list(self._accounts.values())
         return [self._accounts[None]]
+
+    def count_ahead(self, accounts: Iterable[str | None]) -> None:
+        """Start counting the voices of the accounts a bulk run is about to use, now.
+
+        Each job would start its account's count as it asks for admission, but a bulk run
+        starts its runners first, and the counts would then wait behind them. Accounts that
+        are unknown or out of rotation are left to ``admit``, which reports them.
+        """
+        if self._max_voices is None:
+            return
+        now = asyncio.get_running_loop().time()
+        for name in accounts:
+            state = self._accounts.get(name)
+            if state is not None and state.voices is None and state.out_until <= now:
+                self._learn(state)
 
     def _learn(self, state: _Account) -> None:
         """Start counting the account's cloned voices, unless counted or being counted.

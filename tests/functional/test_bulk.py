@@ -216,6 +216,40 @@ async def test_jobs_pinned_to_a_busy_account_do_not_hold_up_the_others(wav_dir: 
     assert fake.record.max_clones_in_flight == dict.fromkeys(ACCOUNTS, 2)
 
 
+async def test_jobs_pinned_by_file_id_queue_without_a_task_each(wav_dir: Path) -> None:
+    """300 jobs pinned by their file ids, behind a held server: each account runs them with
+    as many runners as it has clone slots, not a task per job, in the list's order; the
+    queue statistics still count every waiting job, and every job ends in one result."""
+    fake, make_client = fake_and_client()
+    async with fake, make_client(fake) as client:
+        file_ids = [
+            (await client.upload_sample(wav_dir / "s0.wav", account=account)).file_id
+            for account in ACCOUNTS
+        ]
+        jobs = [VoiceJob(f"voice {i}", "English", file_ids[i % 3]) for i in range(300)]
+        fake.gate.close()
+        async with client.clone_many(jobs) as run:
+            for account in ACCOUNTS:
+                await asyncio.wait_for(fake.gate.wait_held(2, account=account), 5)
+            stats = client.clone_statistics()
+            assert stats.in_flight == 6
+            assert stats.waiting == 300 - 6
+            assert all(a.waiting == 100 - 2 for a in stats.accounts.values())
+            # Far fewer tasks than jobs: the runners (2 per account), the run, the fake
+            # server's handlers of the held clones, this test.
+            assert len(asyncio.all_tasks()) < 40
+            fake.gate.open()
+            results = await collect(run)
+    assert sorted(r.job.voice_name for r in results) == sorted(j.voice_name for j in jobs)
+    assert all(r.ok for r in results)
+    assert {r.account for r in results if r.job.voice_name == "voice 4"} == {ACCOUNTS[1]}
+    assert fake.record.max_clones_in_flight == dict.fromkeys(ACCOUNTS, 2)
+    # Each account's jobs were sent in the list's order.
+    for k, account in enumerate(ACCOUNTS):
+        sent = [b["voice_name"] for b in fake.record.clone_bodies if b["account"] == account]
+        assert sent == [f"voice {i}" for i in range(k, 300, 3)]
+
+
 async def test_progress_counts_every_job_as_queued_from_the_start(wav_dir: Path) -> None:
     """As soon as the run is entered, before any request, every job is counted as queued
     (pooled and pinned ones alike), and listeners have heard of each."""
