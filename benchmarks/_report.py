@@ -326,30 +326,45 @@ class Report:
             "",
             *self._makespan_table(self.makespan),
             "",
-            *self._simulated(spec, spec.server_slots),
+            *self._simulated(spec, spec.server_slots, self.makespan),
         ]
 
     @staticmethod
-    def _simulated(spec: MakespanSpec, slots: int) -> list[str]:
+    def _simulated(spec: MakespanSpec, slots: int, rows: Sequence[MakespanResult]) -> list[str]:
         latencies = served_latencies(spec)
         bound = lower_bound(latencies, spec.accounts, slots)
         static = simulate(latencies, spec.accounts, slots, static=True) / bound
         dynamic = simulate(latencies, spec.accounts, slots, static=False) / bound
-        return [
+        placed = [
+            r.contender.label.split(" ", 1)[0]
+            for r in rows
+            if not r.contender.library and not r.contender.in_issue
+        ]
+        if any(r.contender.library and r.contender.key.startswith("clone_many_") for r in rows):
+            placed.append("the clone_many rows of sample bytes")
+        but = (
+            f" but {', '.join(placed[:-1])} and {placed[-1]}"
+            if len(placed) > 1
+            else (f" but {placed[0]}" if placed else "")
+        )
+        text = (
             "Reference, computed (not measured): a client with zero overhead, served the same "
             f"latencies in the same order, reaches makespan / bound = **{static:.3f}** with "
-            "static round-robin placement (each job pinned to account i mod K: every row "
-            "above but (d), (e) and the clone_many rows of sample bytes) and "
-            f"**{dynamic:.3f}** with dynamic placement (a shared queue), against the bound "
-            "of the drawn latencies. What a row loses beyond its placement's figure is "
-            "client overhead, the fake server's own request handling, and 429 handling. "
-            "Row (e), measured, is the floor of the harness itself: a shared queue that "
-            "writes its requests on bare sockets, with no HTTP library (compare its client "
-            "CPU with (d)'s), still loses its excess over the zero-overhead figure to the "
-            "loopback hand-off and the fake server's own handling. A target below its "
-            "figure is out of any client's reach on this machine and this server.",
-            "",
-        ]
+            f"static round-robin placement (each job pinned to account i mod K: every row "
+            f"above{but}) and **{dynamic:.3f}** with dynamic placement (a shared queue), "
+            "against the bound of the drawn latencies. What a row loses beyond its "
+            "placement's figure is client overhead, the fake server's own request handling, "
+            "and 429 handling."
+        )
+        if any(r.contender.floor for r in rows):
+            text += (
+                " Row (e), measured, is the floor of the harness itself: a shared queue that "
+                "writes its requests on bare sockets, with no HTTP library (compare its client "
+                "CPU with (d)'s), still loses its excess over the zero-overhead figure to the "
+                "loopback hand-off and the fake server's own handling. A target below its "
+                "figure is out of any client's reach on this machine and this server."
+            )
+        return [text, ""]
 
     def _overhead_section(self) -> list[str]:
         if not self.overhead:
@@ -445,7 +460,7 @@ class Report:
             "",
             *self._makespan_table(self.backpressure),
             "",
-            *self._simulated(spec, spec.server_slots),
+            *self._simulated(spec, spec.server_slots, self.backpressure),
         ]
 
     def _profile_section(self) -> list[str]:
