@@ -13,9 +13,10 @@ flight per account) over one reused connection pool, and parses each JSON answer
   cost of holding every request in the queue at once;
 * minimax_async, ``clone_many``: jobs naming the account's uploaded file id.
 
-Each run starts a fresh server, warms every connection and the client's voice counts up with
-one untimed round, then times N requests. Runs of the contenders alternate, so that load from
-elsewhere on the machine falls on all of them alike; the median run is reported.
+One server serves every contender, each over its own session. Each contender first runs one
+untimed batch of N requests (connections open, client and server in their steady state), then
+the contenders take turns, one timed batch of N each per round, so that load from elsewhere on
+the machine falls on all of them alike; the median batch is reported.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ class OverheadResult:
     micros_per_request: float
     runs: tuple[float, ...]
     wall_seconds: float
+    #: Median over the rounds of this contender's CPU per request over the baseline's in the
+    #: same round (``None`` if the baseline did not run).
+    ratio_to_baseline: float | None = None
 
 
 #: Runs ``count`` clones numbered from ``first``; the first call of a session is the warm-up.
@@ -193,20 +197,40 @@ CONTENDERS: Final[tuple[tuple[str, str, Opener], ...]] = (
 )
 
 
-async def _measure(
-    server: ServerProcess, spec: OverheadSpec, opener: Opener
-) -> tuple[float, float]:
+async def _rounds(
+    server: ServerProcess,
+    spec: OverheadSpec,
+    contenders: Sequence[tuple[str, str, Opener]],
+    sizes: dict[str, int],
+) -> dict[str, list[tuple[float, float]]]:
+    """Open every contender on one server, warm each with one untimed batch, then time
+    ``spec.repeats`` rounds of one batch each, in turn: (CPU s, wall s) per batch."""
     file_ids = await upload_samples(server.base_url, server.token, server.accounts)
     fixture = Fixture(server.base_url, server.token, tuple(server.accounts), file_ids)
-    warm_up = 4 * _SLOTS * spec.accounts
-    batch, close = await opener(fixture, warm_up + spec.requests)
+    opened: dict[str, tuple[Batch, Callable[[], Awaitable[None]]]] = {}
+    runs: dict[str, list[tuple[float, float]]] = {key: [] for key, _, _ in contenders}
+    job = 0  # every batch clones new voice names
     try:
-        await batch(0, warm_up)
-        cpu, wall = time.process_time(), time.perf_counter()
-        await batch(warm_up, spec.requests)
-        return time.process_time() - cpu, time.perf_counter() - wall
+        for key, _, opener in contenders:
+            opened[key] = await opener(fixture, _voice_room(spec, sizes))
+        for key, (batch, _) in opened.items():
+            await batch(job, sizes[key])
+            job += sizes[key]
+        for _ in range(spec.repeats):
+            for key, (batch, _) in opened.items():
+                cpu, wall = time.process_time(), time.perf_counter()
+                await batch(job, sizes[key])
+                runs[key].append((time.process_time() - cpu, time.perf_counter() - wall))
+                job += sizes[key]
     finally:
-        await close()
+        for _, close in opened.values():
+            await close()
+    return runs
+
+
+def _voice_room(spec: OverheadSpec, sizes: dict[str, int]) -> int:
+    """Voices per account for every batch of every contender (server and clients)."""
+    return (spec.repeats + 1) * sum(sizes.values()) + 100
 
 
 def run_overhead(
@@ -216,7 +240,12 @@ def run_overhead(
     only: Sequence[str] | None = None,
     httpx_requests: int | None = None,
 ) -> list[OverheadResult]:
-    """Run every contender ``spec.repeats`` times, alternating; report the median runs.
+    """Time every contender in ``spec.repeats`` rounds, in turn; report the median batches.
+
+    One fake server serves every contender (each with its own session), and each first runs
+    one untimed batch of its size: connections open, and the client and the server in their
+    steady state. The first batches of fresh processes cost every contender about 50 % more
+    CPU per request, which would blur the ratios.
 
     Args:
         spec: The experiment.
@@ -225,39 +254,44 @@ def run_overhead(
         httpx_requests: Fewer requests for httpx, whose pool costs milliseconds each.
     """
     contenders = [c for c in CONTENDERS if only is None or c[0] in only]
-    runs: dict[str, list[tuple[float, float]]] = {key: [] for key, _, _ in contenders}
     sizes = {key: spec.requests for key, _, _ in contenders}
-    if httpx_requests is not None:
+    if httpx_requests is not None and "httpx" in sizes:
         sizes["httpx"] = min(spec.requests, httpx_requests)
-    for _ in range(spec.repeats):
-        for key, _, opener in contenders:
-            own = attrs.evolve(spec, requests=sizes[key])
-            config = ServerConfig(
-                accounts=spec.account_ids,
-                clone_latency=0.0,
-                max_voices_per_account=own.requests + 4 * _SLOTS * spec.accounts,
-            )
-            with ServerProcess(config) as server:
-                runs[key].append(asyncio.run(_measure(server, own, opener)))
+    config = ServerConfig(
+        accounts=spec.account_ids,
+        clone_latency=0.0,
+        max_voices_per_account=_voice_room(spec, sizes),
+    )
+    with ServerProcess(config) as server:
+        runs = asyncio.run(_rounds(server, spec, contenders, sizes))
+    per_request = {
+        key: [cpu / sizes[key] * 1e6 for cpu, _ in batches] for key, batches in runs.items()
+    }
+    baseline = per_request.get(CONTENDERS[0][0])
     results = []
     for key, label, _ in contenders:
-        n = sizes[key]
-        cpu_runs = sorted(cpu for cpu, _ in runs[key])
-        wall = median([w for _, w in runs[key]])
-        per_request = median(cpu_runs) / n * 1e6
+        mine = per_request[key]
+        # Each round's batches ran back to back: their ratio cancels the machine's drift.
+        ratio = (
+            median([m / b for m, b in zip(mine, baseline, strict=True)])
+            if baseline is not None
+            else None
+        )
         results.append(
             OverheadResult(
                 key=key,
                 label=label,
                 accounts=spec.accounts,
-                requests=n,
-                micros_per_request=per_request,
-                runs=tuple(c / n * 1e6 for c in cpu_runs),
-                wall_seconds=wall,
+                requests=sizes[key],
+                micros_per_request=median(mine),
+                runs=tuple(sorted(mine)),
+                wall_seconds=median([wall for _, wall in runs[key]]),
+                ratio_to_baseline=ratio,
             )
         )
         progress(
-            f"  K={spec.accounts} {label}: {per_request:.0f} us CPU per request"
-            f" (runs: {', '.join(f'{r / n * 1e6:.0f}' for r in cpu_runs)})"
+            f"  K={spec.accounts} {label}: {median(mine):.0f} us CPU per request"
+            + (f", {ratio:.2f}x raw aiohttp" if ratio is not None else "")
+            + f" (runs: {', '.join(f'{r:.0f}' for r in mine)})"
         )
     return results

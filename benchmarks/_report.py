@@ -119,6 +119,14 @@ def machine_lines() -> list[str]:
     ]
 
 
+def _ratio(result: OverheadResult, baseline_micros: float) -> float:
+    """A contender's CPU per request over raw aiohttp's: the median of the rounds' ratios
+    when the rounds were paired, else the ratio of the medians."""
+    if result.ratio_to_baseline is not None:
+        return result.ratio_to_baseline
+    return result.micros_per_request / baseline_micros
+
+
 def _yes(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
@@ -189,7 +197,7 @@ class Report:
         base = {o.accounts: o for o in self.overhead if o.key == "aiohttp"}
         for o in self.overhead:
             if o.key == "gather" and o.accounts in base:
-                ratio = o.micros_per_request / base[o.accounts].micros_per_request
+                ratio = _ratio(o, base[o.accounts].micros_per_request)
                 rows.append(
                     (
                         f"2. CPU per clone / raw aiohttp (K={o.accounts}, gather)",
@@ -375,8 +383,13 @@ class Report:
             "Zero server latency; the server runs in another process on another core, so this "
             "is the client process's CPU (`time.process_time()`) alone, divided by the number "
             "of requests. Same requests (same JSON body, same accounts), two in flight per "
-            "account, one reused session. Median of the runs, which alternate between "
-            "contenders.",
+            "account, one reused session per contender, one fake server for all. Each "
+            "contender first runs one untimed batch (connections open, client and server in "
+            "their steady state: the first batches of fresh processes cost everyone about "
+            "50 % more), then the contenders take turns, a timed batch each per round. "
+            "CPU per request: the median batch. x raw aiohttp: the median over the rounds of "
+            "the batch's CPU over raw aiohttp's batch of the same round (back to back, so the "
+            "machine's drift cancels).",
             "",
             "| K accounts | contender | requests | CPU per request (us) | x raw aiohttp "
             "| runs (us) | wall (s) |",
@@ -384,7 +397,7 @@ class Report:
         ]
         base = {r.accounts: r.micros_per_request for r in self.overhead if r.key == "aiohttp"}
         for r in self.overhead:
-            ratio = r.micros_per_request / base[r.accounts] if r.accounts in base else 0.0
+            ratio = _ratio(r, base[r.accounts]) if r.accounts in base else 0.0
             lines.append(
                 f"| {r.accounts} | {r.label} | {r.requests} | {r.micros_per_request:.0f} "
                 f"| **{ratio:.2f}** | {', '.join(f'{x:.0f}' for x in r.runs)} "
