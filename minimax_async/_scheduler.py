@@ -681,6 +681,7 @@ class CloneScheduler:
         now = asyncio.get_running_loop().time()
         if any(
             s.admitted < s.cap
+            and s.paused_until <= now  # a pause's end dispatches (and offers) again
             and (self._fixed_accounts or s.name is None)  # in rotation
             and self._admissible(s, now)
             for s in states

@@ -377,3 +377,33 @@ async def test_a_placed_job_takes_the_slot_of_its_runners_last_job() -> None:
     assert third.account == other
     for ticket in (first, second, third):
         sched.finish(ticket, created=False)
+
+
+class _Held:
+    """A bulk run's jobs held back (the scheduler's view of a runner pool)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.grown = 0
+
+    def __len__(self) -> int:
+        return self.jobs
+
+    def grow(self) -> None:
+        self.grown += 1
+
+
+async def test_room_on_a_paused_account_is_offered_to_held_jobs_only_when_the_pause_ends() -> None:
+    """A slot freed on a paused account is not offered to a held-back run (its new runner
+    would only give up again); the pause's end offers it."""
+    sched = make(["a"], prefetch=0)
+    held = _Held(5)
+    sched.held_back[id(held)] = held
+    ticket = await sched.admit(None, pinned=False, name="v0")
+    sched.pause("a", 0.05)
+    sched.finish(ticket, created=False)
+    await settle()
+    assert held.grown == 0
+    await asyncio.sleep(0.1)
+    assert held.grown == 1
+    del sched.held_back[id(held)]
