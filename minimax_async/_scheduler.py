@@ -62,23 +62,17 @@ class NoRoomNow(Exception):
 
 
 class HeldBack(Protocol):
-    """Jobs for any account that a bulk run holds back until one of its runners is free."""
+    """Jobs that a bulk run holds back until one of its runners is free."""
+
+    #: The account of every job, or ``None``: jobs for any account.
+    account: str | None
 
     def __len__(self) -> int:
         """How many jobs are held back."""
 
     def grow(self) -> None:
-        """Start one more runner, if the run has fewer than ``capacity``: an account has a
+        """Start one more runner, if the run has fewer than its limit: an account has a
         free clone slot that no waiting job is about to take."""
-
-
-class HeldForAccount(Protocol):
-    """Jobs pinned to one account that a bulk run holds until one of its runners is free."""
-
-    account: str | None
-
-    def __len__(self) -> int:
-        """How many jobs are held."""
 
 
 class _Waiter(asyncio.Future[T]):
@@ -264,8 +258,9 @@ class CloneScheduler:
         #: Jobs for any account that bulk runs hold back until a runner of theirs is free
         #: (counted in ``statistics()`` as waiting for an account), by id.
         self.held_back: dict[int, HeldBack] = {}
-        #: The same for jobs pinned to an account (counted as waiting for it), by id.
-        self.held_pinned: dict[int, HeldForAccount] = {}
+        #: The same for jobs pinned to an account (counted as waiting for it), by id. Kept
+        #: apart: room on an account is offered (``grow``) only to jobs for any account.
+        self.held_pinned: dict[int, HeldBack] = {}
         #: A check for a slot that no runner takes is due (``_offer_room``), and where.
         self._offering = self._offer_all = False
         self._offer_to: set[_Account] = set()
