@@ -24,7 +24,7 @@ import mutagen
 import mutagen.mp3
 import mutagen.wave
 
-from ._exceptions import InvalidSampleError, ValidationError
+from ._exceptions import InvalidSampleError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,7 +38,6 @@ __all__ = [
     "SAMPLE_CONTENT_TYPES",
     "LocalSample",
     "SampleSource",
-    "check_sample_count",
     "load_sample",
     "read_sample",
     "sniff_content_type",
@@ -229,22 +228,6 @@ async def load_sample(
     if isinstance(source, (bytes, bytearray, memoryview)):
         return read()
     return await anyio.to_thread.run_sync(read)
-
-
-def check_sample_count(n: int) -> None:
-    """Check how many samples one voice is cloned from.
-
-    Args:
-        n: The number of samples.
-
-    Raises:
-        ValidationError: ``n`` is below 1 or above :data:`MAX_SAMPLES_PER_VOICE`
-            (field ``"samples"``).
-    """
-    if not 1 <= n <= MAX_SAMPLES_PER_VOICE:
-        raise ValidationError(
-            "samples", f"got {n} samples; a voice needs 1 to {MAX_SAMPLES_PER_VOICE}"
-        )
 
 
 def _declared_content_type(name: str, content_type: str | None) -> str | None:

@@ -31,7 +31,6 @@ INTERNAL = {
         "SAMPLE_CONTENT_TYPES",
         "LocalSample",
         "SampleSource",
-        "check_sample_count",
         "load_sample",
         "read_sample",
         "sniff_content_type",

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from minimax_async import VoiceJob
 from minimax_async._exceptions import InvalidSampleError, ValidationError
 from minimax_async._samples import (
     CONTENT_TYPE_BY_SUFFIX,
@@ -21,7 +22,6 @@ from minimax_async._samples import (
     MIN_SAMPLE_SECONDS,
     SAMPLE_CONTENT_TYPES,
     LocalSample,
-    check_sample_count,
     load_sample,
     read_sample,
     sniff_content_type,
@@ -418,23 +418,24 @@ async def test_load_sample_raises_like_read_sample(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("n", "ok"),
     [
-        pytest.param(-1, False, id="negative"),
         pytest.param(0, False, id="zero"),
         pytest.param(1, True, id="one"),
         pytest.param(MAX_SAMPLES_PER_VOICE, True, id="max"),
         pytest.param(MAX_SAMPLES_PER_VOICE + 1, False, id="max-plus-one"),
     ],
 )
-def test_check_sample_count(n: int, ok: bool) -> None:
-    """1 to MAX_SAMPLES_PER_VOICE samples pass; anything else is a ValidationError."""
+def test_a_voice_job_takes_1_to_10_samples(n: int, ok: bool) -> None:
+    """1 to MAX_SAMPLES_PER_VOICE samples make a job; anything else is a ValidationError,
+    raised when the job is built."""
     assert MAX_SAMPLES_PER_VOICE == 10
+    samples = [b"audio"] * n
     if ok:
-        check_sample_count(n)
+        assert len(VoiceJob("v", "English", samples).samples) == n
         return
     with pytest.raises(ValidationError) as caught:
-        check_sample_count(n)
+        VoiceJob("v", "English", samples)
     assert caught.value.field == "samples"
-    assert f"got {n} samples" in str(caught.value)
+    assert f"has {n} samples" in str(caught.value)
 
 
 MIN_FRAMES = int(MIN_SAMPLE_SECONDS * RATE)
