@@ -383,6 +383,7 @@ class _Held:
     """A bulk run's jobs held back (the scheduler's view of a runner pool)."""
 
     def __init__(self, jobs: int) -> None:
+        self.account: str | None = None  # jobs for any account
         self.jobs = jobs
         self.grown = 0
 
