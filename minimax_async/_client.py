@@ -273,6 +273,8 @@ class Client:
                 raise ConfigurationError("accounts must hold at least one non-empty account id")
         self._converter = shared_converter()
         self._options = _Options(timeout, clone_timeout, retry or RetryPolicy())
+        #: A view made by with_options: the client that made it owns the lifecycle.
+        self._is_view = False
         self._max_parallel_clones = max_parallel_clones
         self._shared = _Shared(
             transport=Transport(_check_base_url(base_url), token, connection_limit),
@@ -327,6 +329,9 @@ class Client:
     async def aclose(self, *, wait: bool = False) -> None:
         """Close the client and its connections.
 
+        On a view made by :meth:`with_options` this does nothing: the view's client owns the
+        connections and the queue, and closing it closes its views too.
+
         Args:
             wait: Let queued and running operations finish first. Without it (the default),
                 each one ends at once with :class:`ClientClosedError`: running ones through
@@ -335,7 +340,7 @@ class Client:
                 cancelled (Python 3.11+; 3.10 cannot tell the two apart).
         """
         shared = self._shared
-        if shared.closing and shared.transport._session is None:
+        if self._is_view or (shared.closing and shared.transport._session is None):
             return
         shared.closing = True
         if not wait:
@@ -361,15 +366,19 @@ class Client:
         retry: RetryPolicy | None = None,
     ) -> Client:
         """A view of this client with other per-call settings; it shares the connections,
-        the clone queue and the lifecycle (close the original, not the view)::
+        the clone queue and the lifecycle::
 
             await client.with_options(retry=RetryPolicy(attempts=1)).clone_voice(request)
+
+        Closing the view (``aclose()``, or leaving ``async with``) does nothing; closing the
+        client closes its views too.
         """
         for name, value in (("timeout", timeout), ("clone_timeout", clone_timeout)):
             if value is not None and value <= 0:
                 raise ConfigurationError(f"{name} must be positive, not {value!r}")
         view = object.__new__(Client)
         view.__dict__.update(self.__dict__)
+        view._is_view = True
         view._options = attrs.evolve(
             self._options,
             timeout=self._options.timeout if timeout is None else timeout,

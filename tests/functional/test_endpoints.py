@@ -602,6 +602,21 @@ async def test_account_on_hold_then_out_of_rotation(fake: FakeMiniMax, client: C
 # --------------------------------------------------------------------------- lifecycle
 
 
+async def test_leaving_a_view_leaves_its_client_open(fake: FakeMiniMax) -> None:
+    """A with_options view used as a context manager (or closed) does not close the client
+    that made it: the client and its other views keep working."""
+    async with Client(token=fake.token, base_url=fake.base_url, accounts=fake.accounts) as client:
+        async with client.with_options(timeout=5) as view:
+            await view.get_config()
+        await view.aclose()
+        assert not client.closed
+        await client.get_config()
+        await client.with_options(retry=NO_RETRY).get_config()
+    assert client.closed
+    assert view.closed
+    assert fake.record.requests["config"] == 3
+
+
 async def test_closed_client_refuses_work(fake: FakeMiniMax) -> None:
     """After aclose() every operation raises ClientClosedError (a RuntimeError)."""
     client = Client(token=fake.token, base_url=fake.base_url, accounts=fake.accounts)
