@@ -23,6 +23,8 @@ from ._models import (
     Voice,
     account_from_id,
     check_file_id,
+    optional_account,
+    strict_bool,
 )
 from ._samples import MAX_SAMPLES_PER_VOICE, SampleSource
 
@@ -66,13 +68,13 @@ class VoiceJob:
         ValidationError: A limit is broken (nothing is read or sent yet).
     """
 
-    # The fields are checked in __attrs_post_init__, in one pass: a validator per field
-    # costs a call each, and a bulk run builds one job per voice (100,000 of them, say).
+    # Names and samples are checked in __attrs_post_init__, in one pass with the derived
+    # fields: a bulk run builds one job per voice (100,000 of them, say).
     voice_name: str
     language_tag: str
     samples: tuple[SampleSource, ...] = attrs.field(converter=_samples)
-    account: str | None = None
-    need_noise_reduction: bool = True
+    account: str | None = attrs.field(default=None, validator=optional_account)
+    need_noise_reduction: bool = attrs.field(default=True, validator=strict_bool)
     # Derived once here rather than on every use: bulk runs read them several times per job.
     file_ids: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)
     local_samples: tuple[SampleSource, ...] = attrs.field(init=False, eq=False, repr=False)
@@ -85,12 +87,6 @@ class VoiceJob:
         if not 1 <= len(samples) <= MAX_SAMPLES_PER_VOICE:
             raise ValidationError(
                 "samples", f"has {len(samples)} samples; give 1 to {MAX_SAMPLES_PER_VOICE}"
-            )
-        if account is not None and (not isinstance(account, str) or not account.strip()):
-            raise ValidationError("account", "must be a non-empty string or None")
-        if not isinstance(self.need_noise_reduction, bool):
-            raise ValidationError(
-                "need_noise_reduction", f"must be True or False, not {self.need_noise_reduction!r}"
             )
         file_ids = [s for s in samples if is_file_id(s)]
         embedded: str | None = None
