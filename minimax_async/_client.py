@@ -1287,21 +1287,24 @@ class CloneRun:
             )
             for account, jobs in pinned.items()
         ]
-        held = _Pool(self, placed, queued_at, limit=scheduler.capacity)
+        held = _Pool(self, placed, queued_at, limit=scheduler.capacity) if placed else None
         # Jobs not yet taken by a runner count as waiting (``statistics()``); the pool of
-        # placed jobs may also be asked for one more runner (``HeldBack.grow``).
-        scheduler.held_back[id(held)] = held
+        # placed jobs may also be asked for one more runner (``HeldBack.grow``). Only a run
+        # with placed jobs registers one: each dispatch then looks for room to offer it.
+        if held is not None:
+            scheduler.held_back[id(held)] = held
         for pool in pools:
             scheduler.held_pinned[id(pool)] = pool
         try:
             async with anyio.create_task_group() as group:
-                for pool in (*pools, held):
+                for pool in [*pools, held] if held is not None else pools:
                     pool.group = group
                     for _ in range(min(len(pool), pool.limit)):
                         pool.grow()
         finally:
-            held.group = None
-            del scheduler.held_back[id(held)]
+            if held is not None:
+                held.group = None
+                del scheduler.held_back[id(held)]
             for pool in pools:
                 pool.group = None
                 del scheduler.held_pinned[id(pool)]

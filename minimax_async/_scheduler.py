@@ -559,7 +559,7 @@ class CloneScheduler:
     def capacity(self) -> int:
         """The most jobs the accounts in rotation can have admitted at once (clone slots
         plus prefetch, at the full cap)."""
-        return len(self._rotation()) * (self._max_parallel + self._prefetch)
+        return len(self._rotation()) * self.account_capacity(prefetch=True)
 
     def account_capacity(self, *, prefetch: bool) -> int:
         """The most jobs one account can have admitted at once: its clone slots at the full
@@ -709,14 +709,17 @@ class CloneScheduler:
     def _takes_at_once(self, state: _Account, ahead: bool, now: float) -> bool:
         """Whether the account admits a new job now, with no job pinned to it waiting."""
         return (
-            not state.pinned.items
-            and self._admissible(state, now)
-            and state.admitted < state.cap + (self._prefetch if ahead else 0)
+            not state.pinned.items and self._admissible(state, now) and self._has_room(state, ahead)
         )
 
     def _fits(self, state: _Account, waiter: _Waiter[Ticket]) -> bool:
         """Whether the account has room for this waiter (see ``admit(ahead=...)``)."""
-        return state.admitted < state.cap + (self._prefetch if waiter.ahead else 0)
+        return self._has_room(state, waiter.ahead)
+
+    def _has_room(self, state: _Account, ahead: bool) -> bool:
+        """Whether the account may admit one more job: a clone slot, or for a job that
+        uploads first (``ahead``) a prefetch place."""
+        return state.admitted < state.cap + (self._prefetch if ahead else 0)
 
     def _admissible(self, state: _Account, now: float) -> bool:
         return (
