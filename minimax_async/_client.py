@@ -1292,9 +1292,9 @@ class CloneRun:
         # placed jobs may also be asked for one more runner (``HeldBack.grow``). Only a run
         # with placed jobs registers one: each dispatch then looks for room to offer it.
         if held is not None:
-            scheduler.held_back[id(held)] = held
+            scheduler.hold(held)
         for pool in pools:
-            scheduler.held_pinned[id(pool)] = pool
+            scheduler.hold(pool)
         try:
             async with anyio.create_task_group() as group:
                 for pool in [*pools, held] if held is not None else pools:
@@ -1304,10 +1304,10 @@ class CloneRun:
         finally:
             if held is not None:
                 held.group = None
-                del scheduler.held_back[id(held)]
+                scheduler.unhold(held)
             for pool in pools:
                 pool.group = None
-                del scheduler.held_pinned[id(pool)]
+                scheduler.unhold(pool)
 
     async def _one(
         self, tracker: JobTracker, *, prefer: str | None = None, give_up: bool = False

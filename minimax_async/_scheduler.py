@@ -30,6 +30,7 @@ import attrs
 
 from ._exceptions import (
     AccountUnavailableError,
+    ClientClosedError,
     DuplicateVoiceNameError,
     VoiceSlotsExhaustedError,
 )
@@ -256,18 +257,53 @@ class CloneScheduler:
         #: Every account unpinned jobs may use has its voices counted (or none need be).
         self._rotation_counted = max_voices is None
         #: Jobs for any account that bulk runs hold back until a runner of theirs is free
-        #: (counted in ``statistics()`` as waiting for an account), by id.
-        self.held_back: dict[int, HeldBack] = {}
+        #: (counted in ``statistics()`` as waiting for an account), by id; see ``hold``.
+        self._held_back: dict[int, HeldBack] = {}
         #: The same for jobs pinned to an account (counted as waiting for it), by id. Kept
         #: apart: room on an account is offered (``grow``) only to jobs for any account.
-        self.held_pinned: dict[int, HeldBack] = {}
+        self._held_pinned: dict[int, HeldBack] = {}
         #: A check for a slot that no runner takes is due (``_offer_room``), and where.
         self._offering = self._offer_all = False
         self._offer_to: set[_Account] = set()
+        self._offer_handle: asyncio.Handle | None = None
         self._fatal: ErrorFactory | None = None
         self._timers: set[asyncio.TimerHandle] = set()
 
     # ------------------------------------------------------------------ public
+
+    def hold(self, jobs: HeldBack) -> None:
+        """Register jobs a bulk run holds back until one of its runners is free.
+
+        They count as waiting in :meth:`statistics` (for their account, or unassigned when
+        ``jobs.account`` is ``None``). Jobs for any account are also offered room: when an
+        account has a clone slot that no waiting job takes, ``jobs.grow()`` is called. Call
+        :meth:`unhold` when the run ends.
+        """
+        held = self._held_back if jobs.account is None else self._held_pinned
+        held[id(jobs)] = jobs
+
+    def unhold(self, jobs: HeldBack) -> None:
+        """Forget jobs registered with :meth:`hold` (safe to call twice)."""
+        held = self._held_back if jobs.account is None else self._held_pinned
+        held.pop(id(jobs), None)
+
+    async def aclose(self) -> None:
+        """Stop every task and timer the scheduler started, and wait until they have ended.
+
+        Waiters still queued fail as with :meth:`fail_all` (a :class:`ClientClosedError`
+        unless ``fail_all`` already gave them their error). Voice counts under way are
+        cancelled and awaited; pending pause, cap and room-offer timers are cancelled.
+        Safe to call more than once.
+        """
+        if self._fatal is None:
+            self.fail_all(lambda: ClientClosedError("the client was closed"))
+        else:
+            self._cancel_timers()
+        counting = list(self._loading.values())
+        for future in counting:
+            future.cancel()
+        if counting:
+            await asyncio.gather(*counting, return_exceptions=True)
 
     async def admit(
         self,
@@ -529,15 +565,23 @@ class CloneScheduler:
             state.names.clear()
         for waiter in self._unpinned.drain():
             waiter.set_exception(error())
+        self._cancel_timers()
+
+    def _cancel_timers(self) -> None:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
+        if self._offer_handle is not None:
+            self._offer_handle.cancel()
+            self._offer_handle = None
+        self._offering = self._offer_all = False
+        self._offer_to = set()
 
     def statistics(self) -> CloneStatistics:
         """In-flight and waiting counts, per account and overall."""
         now = asyncio.get_running_loop().time() if self._has_loop() else 0.0
         held_for: dict[str | None, int] = {}
-        for pool in self.held_pinned.values():
+        for pool in self._held_pinned.values():
             held_for[pool.account] = held_for.get(pool.account, 0) + len(pool)
         accounts = {
             name: AccountStatistics(
@@ -552,7 +596,7 @@ class CloneScheduler:
             )
             for name, s in self._accounts.items()
         }
-        held = sum(len(jobs) for jobs in self.held_back.values())
+        held = sum(len(jobs) for jobs in self._held_back.values())
         return CloneStatistics(accounts, len(self._unpinned) + held)
 
     @property
@@ -669,6 +713,7 @@ class CloneScheduler:
         """Give a held-back bulk job a runner if an account has a clone slot that no
         waiting job takes (the runner that freed it usually takes it again at once)."""
         states = self._rotation() if self._offer_all else self._offer_to
+        self._offer_handle = None
         self._offering = self._offer_all = False
         self._offer_to = set()
         if self._unpinned.items or self._fatal is not None:
@@ -681,7 +726,7 @@ class CloneScheduler:
             and self._admissible(s, now)
             for s in states
         ):
-            for held in self.held_back.values():
+            for held in self._held_back.values():
                 if len(held):
                     held.grow()
                     return
@@ -752,7 +797,7 @@ class CloneScheduler:
                         break
                     state.cloning += 1
                     waiter.set_result(None)
-        if self.held_back and not self._unpinned.items:
+        if self._held_back and not self._unpinned.items:
             # Bulk runs size their runner pools to the slots in use (see HeldBack): a slot
             # that nobody takes by the next loop iteration gets one more runner.
             if only is None:
@@ -761,7 +806,7 @@ class CloneScheduler:
                 self._offer_to.add(only)
             if not self._offering:
                 self._offering = True
-                asyncio.get_running_loop().call_soon(self._offer_room)
+                self._offer_handle = asyncio.get_running_loop().call_soon(self._offer_room)
         # Deques are checked directly (cheaper than len()): cancelled entries only cost a
         # pass through the slow path.
         if self._unpinned.items:

@@ -399,7 +399,7 @@ async def test_room_on_a_paused_account_is_offered_to_held_jobs_only_when_the_pa
     would only give up again); the pause's end offers it."""
     sched = make(["a"], prefetch=0)
     held = _Held(5)
-    sched.held_back[id(held)] = held
+    sched.hold(held)
     ticket = await sched.admit(None, pinned=False, name="v0")
     sched.pause("a", 0.05)
     sched.finish(ticket, created=False)
@@ -407,4 +407,49 @@ async def test_room_on_a_paused_account_is_offered_to_held_jobs_only_when_the_pa
     assert held.grown == 0
     await asyncio.sleep(0.1)
     assert held.grown == 1
-    del sched.held_back[id(held)]
+    sched.unhold(held)
+
+
+async def test_hold_counts_held_jobs_as_waiting_until_unheld() -> None:
+    """Jobs a bulk run holds back count as waiting: for any account, or for their own."""
+    sched = make(["a"])
+    placed, pinned = _Held(3), _Held(2)
+    pinned.account = "a"
+    sched.hold(placed)
+    sched.hold(pinned)
+    stats = sched.statistics()
+    assert (stats.unassigned_waiting, stats.accounts["a"].waiting) == (3, 2)
+    sched.unhold(placed)
+    sched.unhold(pinned)
+    sched.unhold(pinned)  # twice is harmless
+    stats = sched.statistics()
+    assert (stats.unassigned_waiting, stats.accounts["a"].waiting) == (0, 0)
+
+
+async def test_aclose_cancels_and_awaits_the_voice_counts_and_timers_it_started() -> None:
+    """aclose() leaves no task or timer of the scheduler's behind: a voice count under way
+    is cancelled and awaited, its waiters fail with ClientClosedError, timers are cancelled."""
+    started = asyncio.Event()
+    ended: list[str] = []
+
+    async def count(account: str | None) -> int:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # a listing that never answers
+        finally:
+            ended.append("count")
+        return 0
+
+    sched = CloneScheduler(accounts=["a"], max_parallel=2, max_voices=4, count_voices=count)
+    waiter = asyncio.ensure_future(sched.admit("a", pinned=True, name="v"))
+    await started.wait()
+    sched.pause("a", 3600.0)
+    sched.narrow("a", 3600.0)
+    await sched.aclose()
+    assert ended == ["count"]  # the count task ran its cleanup before aclose() returned
+    with pytest.raises(ClientClosedError):
+        await waiter
+    assert sched.statistics().waiting == 0
+    await sched.aclose()  # twice is harmless
+    with pytest.raises(ClientClosedError):
+        await sched.admit("a", pinned=True, name="late")
