@@ -1,0 +1,68 @@
+"""The real-Redis fixture itself: a child process on a unix socket, no TCP port, restartable."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import redis.asyncio as redis_asyncio
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from tests.fleet.redis_support import RedisProcess, listening_tcp_ports, ping
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_server_answers_ping_on_its_unix_socket(redis_url: str) -> None:
+    """redis.asyncio reaches the fixture's server through the unix:// URL it yields."""
+    assert redis_url.startswith("unix://")
+    client = redis_asyncio.Redis.from_url(redis_url)
+    try:
+        assert await client.ping() is True
+        assert await client.config_get("port") == {"port": "0"}
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_server_listens_on_no_tcp_port(redis_server: RedisProcess) -> None:
+    """The server opened no TCP listening socket, IPv4 or IPv6."""
+    assert ping(redis_server.socket_path)
+    assert listening_tcp_ports(redis_server.pid) == []
+
+
+_SEEN_NAMESPACES: list[str] = []
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_namespaces_differ_per_test(redis_namespace: str, run: int) -> None:
+    """Each test gets its own namespace, named after the test, with a random suffix."""
+    assert redis_namespace.startswith(f"test:test_namespaces_differ_per_test[{run}]:")
+    assert redis_namespace not in _SEEN_NAMESPACES
+    _SEEN_NAMESPACES.append(redis_namespace)
+
+
+async def test_own_server_restarts_empty_and_can_be_stopped(own_redis: RedisProcess) -> None:
+    """restart() loses every key (no persistence); stop() makes the socket unreachable."""
+
+    async def get(key: str) -> object:
+        client = redis_asyncio.Redis.from_url(own_redis.url)
+        try:
+            return await client.get(key)
+        finally:
+            await client.aclose()
+
+    client = redis_asyncio.Redis.from_url(own_redis.url)
+    try:
+        await client.set("k", "v")
+    finally:
+        await client.aclose()
+    assert await get("k") == b"v"
+    own_redis.restart()
+    assert await get("k") is None
+    own_redis.stop()
+    assert not own_redis.running
+    with pytest.raises(RedisConnectionError):
+        await get("k")
+    own_redis.start()
+    assert await get("k") is None
