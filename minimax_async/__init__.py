@@ -10,7 +10,14 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from ._bulk import CloneProgress, CloneResult, JobState, VoiceJob, is_file_id
-from ._client import ADOPTION_CLOCK_SKEW, DEFAULT_BASE_URL, TOKEN_ENV_VAR, Client, CloneRun
+from ._client import (
+    ADOPTION_CLOCK_SKEW,
+    BASE_URL_ENV_VAR,
+    DEFAULT_BASE_URL,
+    TOKEN_ENV_VAR,
+    Client,
+    CloneRun,
+)
 from ._exceptions import (
     AccountError,
     AccountOnHoldError,
@@ -82,6 +89,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "ADOPTION_CLOCK_SKEW",
+    "BASE_URL_ENV_VAR",
     "DEFAULT_BASE_URL",
     "MAX_FILES_PER_CLONE",
     "MAX_MP3_TEXT_LENGTH",

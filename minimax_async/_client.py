@@ -86,7 +86,14 @@ from ._wire import (
     upload_sample_request,
 )
 
-__all__ = ["ADOPTION_CLOCK_SKEW", "DEFAULT_BASE_URL", "TOKEN_ENV_VAR", "Client", "CloneRun"]
+__all__ = [
+    "ADOPTION_CLOCK_SKEW",
+    "BASE_URL_ENV_VAR",
+    "DEFAULT_BASE_URL",
+    "TOKEN_ENV_VAR",
+    "Client",
+    "CloneRun",
+]
 
 T = TypeVar("T")
 logger = logging.getLogger("minimax_async")
@@ -95,6 +102,9 @@ logger = logging.getLogger("minimax_async")
 DEFAULT_BASE_URL: Final = "https://api.useapi.net/v1/minimax"
 #: Where the token comes from when ``Client(token=...)`` is not given.
 TOKEN_ENV_VAR: Final = "USEAPI_TOKEN"
+#: Where the API root comes from when ``Client(base_url=...)`` is not given (unset or empty:
+#: :data:`DEFAULT_BASE_URL`).
+BASE_URL_ENV_VAR: Final = "USEAPI_BASE_URL"
 #: Seconds for one ordinary request.
 DEFAULT_TIMEOUT: Final = 30.0
 #: Seconds for one clone request: "cloning can take up to 60 seconds" (contract §4.4).
@@ -122,7 +132,7 @@ ADOPTION_CLOCK_SKEW: Final = timedelta(minutes=2)
 _TOKEN_UNAUTHORIZED: Final = "unauthorized"
 
 
-def _check_base_url(base_url: str) -> str:
+def _check_base_url(base_url: str, name: str = "base_url") -> str:
     parts = urlsplit(base_url)
     if parts.scheme == "https" and parts.hostname:
         return base_url.rstrip("/")
@@ -135,10 +145,10 @@ def _check_base_url(base_url: str) -> str:
         if loopback:
             return base_url.rstrip("/")
         raise ConfigurationError(
-            f"base_url {base_url!r} is plain http to a non-loopback host; the token would "
+            f"{name} {base_url!r} is plain http to a non-loopback host; the token would "
             "travel unencrypted. Use https (http is allowed only for 127.0.0.1/localhost)."
         )
-    raise ConfigurationError(f"base_url {base_url!r} is not an http(s) URL")
+    raise ConfigurationError(f"{name} {base_url!r} is not an http(s) URL")
 
 
 @attrs.define
@@ -207,7 +217,9 @@ class Client:
     Args:
         token: The useapi.net API token; defaults to the ``USEAPI_TOKEN`` environment
             variable. Never shown in a repr, log or error.
-        base_url: The API root. Plain ``http`` is refused except to a loopback host.
+        base_url: The API root; defaults to the ``USEAPI_BASE_URL`` environment variable,
+            else (unset or empty) the production API. Plain ``http`` is refused except to a
+            loopback host.
         accounts: The MiniMax account ids configured at useapi.net. ``None`` means
             single-account mode: ``account`` is sent only when given or derivable.
         max_parallel_clones: Clone requests in flight per account: 1 or 2.
@@ -236,7 +248,7 @@ class Client:
         self,
         *,
         token: str | None = None,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         accounts: Iterable[str] | None = None,
         max_parallel_clones: int = MAX_PARALLEL_CLONES_PER_ACCOUNT,
         max_voices_per_account: int | None = MAX_VOICES_PER_ACCOUNT,
@@ -271,13 +283,17 @@ class Client:
                 raise ConfigurationError("accounts must be a list of account ids, not one string")
             if not account_list or not all(isinstance(a, str) and a for a in account_list):
                 raise ConfigurationError("accounts must hold at least one non-empty account id")
+        base_url_name = "base_url"
+        if base_url is None:
+            base_url = os.environ.get(BASE_URL_ENV_VAR) or DEFAULT_BASE_URL
+            base_url_name = BASE_URL_ENV_VAR
         self._converter = shared_converter()
         self._options = _Options(timeout, clone_timeout, retry or RetryPolicy())
         #: A view made by with_options: the client that made it owns the lifecycle.
         self._is_view = False
         self._max_parallel_clones = max_parallel_clones
         self._shared = _Shared(
-            transport=Transport(_check_base_url(base_url), token, connection_limit),
+            transport=Transport(_check_base_url(base_url, base_url_name), token, connection_limit),
             scheduler=CloneScheduler(
                 accounts=account_list,
                 max_parallel=max_parallel_clones,
