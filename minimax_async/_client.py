@@ -64,7 +64,7 @@ from ._scheduler import (
     Ticket,
     out_of_rotation_error,
 )
-from ._transport import Transport
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from ._wire import (
     DEFAULT_CLIPS_PAGE_SIZE,
     DEFAULT_VOICES_PAGE_SIZE,
@@ -239,6 +239,9 @@ class Client:
             then cost one upload per account, and keep their free choice of account. Off by
             default, because the API does not say how long a file id stays usable.
         connection_limit: Most HTTP connections open at once.
+        max_response_bytes: Most bytes of a successful answer the client reads (after
+            decompression); a longer one raises :class:`ResponseTooLargeError` and is not
+            read further. Error answers are read only as far as their message needs.
 
     Raises:
         ConfigurationError: No token, a bad base URL, or a bad limit.
@@ -261,6 +264,7 @@ class Client:
         lowered_cap_for: float = 300.0,
         reuse_uploads: bool = False,
         connection_limit: int = 100,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         token = token if token is not None else os.environ.get(TOKEN_ENV_VAR)
         if not token:
@@ -293,7 +297,12 @@ class Client:
         self._is_view = False
         self._max_parallel_clones = max_parallel_clones
         self._shared = _Shared(
-            transport=Transport(_check_base_url(base_url, base_url_name), token, connection_limit),
+            transport=Transport(
+                _check_base_url(base_url, base_url_name),
+                token,
+                connection_limit,
+                max_response_bytes=max_response_bytes,
+            ),
             scheduler=CloneScheduler(
                 accounts=account_list,
                 max_parallel=max_parallel_clones,

@@ -16,6 +16,7 @@ One base, :class:`MiniMaxError`, so ``except MiniMaxError`` catches them all::
     │   ├── ConnectionLostError                the connection broke; it may have been processed
     │   └── RequestTimeoutError (also TimeoutError)
     ├── UnexpectedResponseError                a 2xx answer that is not what the contract says
+    │   └── ResponseTooLargeError              an answer longer than the client reads
     └── APIError                               the server answered and said no
         ├── BadRequestError                    400
         ├── AuthenticationError                401
@@ -58,6 +59,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTimeoutError",
+    "ResponseTooLargeError",
     "SchedulingError",
     "ServerError",
     "TransportError",
@@ -190,15 +192,51 @@ class RequestTimeoutError(TransportError, TimeoutError):
 class UnexpectedResponseError(MiniMaxError):
     """A successful answer whose body is not the JSON the contract describes.
 
+    Not retried: for a clone, the server may have acted on it.
+
     Attributes:
         endpoint: The API path, e.g. ``"audio/clone-voice"``.
         account: The account the request was for, if known.
+        status: The HTTP status of the answer, if known.
     """
 
-    def __init__(self, message: str, *, endpoint: str, account: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        account: str | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(f"{_where(endpoint, account)}: {message}")
         self.endpoint = endpoint
         self.account = account
+        self.status = status
+
+
+class ResponseTooLargeError(UnexpectedResponseError):
+    """A successful answer longer than ``Client(max_response_bytes=...)``; not read further.
+
+    Attributes:
+        limit: The limit in bytes.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        endpoint: str,
+        account: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(
+            f"HTTP {status} answer is longer than the limit of {limit} bytes "
+            "(Client(max_response_bytes=...)); not read further",
+            endpoint=endpoint,
+            account=account,
+            status=status,
+        )
+        self.limit = limit
 
 
 class APIError(MiniMaxError):

@@ -31,6 +31,7 @@ from minimax_async import (
     PermissionDeniedError,
     RateLimitError,
     RequestTimeoutError,
+    ResponseTooLargeError,
     RetryPolicy,
     SchedulingError,
     ServerError,
@@ -209,6 +210,7 @@ RETRYABLE: list[Any] = [
     pytest.param(AccountError(596, "on hold", **WHERE), False, id="AccountError"),
     pytest.param(APIError(418, "teapot", **WHERE), False, id="APIError-418"),
     pytest.param(UnexpectedResponseError("not JSON", **WHERE), False, id="UnexpectedResponse"),
+    pytest.param(ResponseTooLargeError(1024, **WHERE), False, id="ResponseTooLarge"),
     pytest.param(ValidationError("voice_name", "too long"), False, id="ValidationError"),
     pytest.param(InvalidSampleError("a.mp3", "too short"), False, id="InvalidSampleError"),
     pytest.param(
