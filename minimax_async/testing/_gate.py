@@ -13,6 +13,7 @@ __all__ = ["CloneGate"]
 @attrs.define(eq=False)  # identity: two held clones are never the same entry
 class _HeldClone:
     account: str
+    voice_name: str
     released: asyncio.Future[None]
 
 
@@ -79,6 +80,17 @@ class CloneGate:
             return len(self._held)
         return sum(1 for entry in self._held if entry.account == account)
 
+    def held_voice_names(self, account: str | None = None) -> list[str]:
+        """Return the ``voice_name`` of each clone held at the gate, oldest first.
+
+        Args:
+            account: Only this account's clones; ``None`` for all.
+
+        Returns:
+            The names the held clone requests asked for.
+        """
+        return [e.voice_name for e in self._held if account is None or e.account == account]
+
     async def wait_held(self, n: int, account: str | None = None) -> None:
         """Return once at least ``n`` clones are held at the gate.
 
@@ -90,9 +102,9 @@ class CloneGate:
         async with condition:
             await condition.wait_for(lambda: self.held(account) >= n)
 
-    async def _pass(self, account: str) -> None:
+    async def _pass(self, account: str, voice_name: str) -> None:
         """Wait at the gate until released (server side; the caller checked ``is_closed``)."""
-        entry = _HeldClone(account, asyncio.get_running_loop().create_future())
+        entry = _HeldClone(account, voice_name, asyncio.get_running_loop().create_future())
         self._held.append(entry)
         try:
             condition = self._get_condition()

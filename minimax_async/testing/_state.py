@@ -316,13 +316,13 @@ class ServerState:
         finally:
             self._slow.discard(task)
 
-    async def pass_gate(self, account: str) -> None:
+    async def pass_gate(self, account: str, voice_name: str) -> None:
         """Wait at the clone gate; ``cancel_slow`` cuts the wait short at shutdown."""
         task = asyncio.current_task()
         if task is not None:
             self._slow.add(task)
         try:
-            await self.gate._pass(account)
+            await self.gate._pass(account, voice_name)
         finally:
             if task is not None:
                 self._slow.discard(task)

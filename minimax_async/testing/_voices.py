@@ -187,7 +187,7 @@ async def clone_voice(state: ServerState, call: Call) -> web.StreamResponse:
     admitted = time.monotonic()
     try:
         if state.gate.is_closed:
-            await state.pass_gate(account)
+            await state.pass_gate(account, voice_name)
         else:
             await state.sleep(state.clone_delay())
         # The account may have been deleted or filled while this clone was processed.

@@ -411,6 +411,8 @@ async def test_max_in_flight_record_per_account_and_total(api: Api) -> None:
     ]
     await fake.gate.wait_held(3)
     assert fake.gate.held(OTHER) == 1
+    assert sorted(fake.gate.held_voice_names()) == ["A1", "A2", "B1"]
+    assert fake.gate.held_voice_names(OTHER) == ["B1"]
     assert fake.gate.release(1, account=OTHER) == 1
     assert (await tasks[2]).body["voice_name"] == "B1"
     assert fake.gate.release(1) == 1

@@ -1,0 +1,90 @@
+"""Several OS processes on the same accounts, against one fake server in the pytest process.
+
+The fake server's own cap is raised (``max_parallel_clones=64``) so that it *records* any
+overshoot of the API's 2-per-account limit instead of refusing it; the workers are real
+processes (``tests.fleet.worker``), and one of them is SIGKILLed while one of its clones is
+held at the server's gate.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import AsyncIterator
+
+import pytest
+
+from minimax_async import MAX_PARALLEL_CLONES_PER_ACCOUNT
+from minimax_async.testing import FakeMiniMax
+from tests.fleet.harness import Fleet, Scenario, run_scenario, worker_configs
+
+pytestmark = pytest.mark.anyio
+
+ACCOUNTS = tuple(f"10000{i}" for i in range(1, 6))
+#: The fake server's cap: high enough that an overshoot is recorded, never refused.
+RECORDING_CAP = 64
+#: Short clones keep 2,000 of them within seconds.
+CLONE_LATENCY = (0.02, 0.06)
+
+
+@pytest.fixture
+async def recording_fake() -> AsyncIterator[FakeMiniMax]:
+    """Five accounts, a large voice limit, and a cap that records instead of refusing."""
+    async with FakeMiniMax(
+        accounts=ACCOUNTS,
+        max_parallel_clones=RECORDING_CAP,
+        max_voices_per_account=1000,
+        clone_latency=CLONE_LATENCY,
+        cancel_on_disconnect=False,
+    ) as fake:
+        yield fake
+
+
+def _created_names(fake: FakeMiniMax) -> collections.Counter[str]:
+    return collections.Counter(voice.voice_name for voice in fake.record.voices_created)
+
+
+async def test_uncoordinated_processes_overshoot_the_cap(recording_fake: FakeMiniMax) -> None:
+    """Without a coordinator, 4 processes each keep their own cap: 8 clones per account at once.
+
+    This is the failure the coordinator removes, and the proof that the harness sees it.
+    """
+    fake = recording_fake
+    processes = 4
+    scenario = Scenario(processes=processes, jobs_per_process=2 * len(ACCOUNTS))
+    fleet = Fleet()
+    try:
+        workers = await fleet.start_all(worker_configs(scenario, fake))
+        fake.record.reset()
+        fake.gate.close()
+        for worker in workers:
+            await worker.go()
+        per_account = processes * MAX_PARALLEL_CLONES_PER_ACCOUNT
+        await fake.gate.wait_held(per_account * len(ACCOUNTS))
+        assert fake.record.max_clones_in_flight == dict.fromkeys(ACCOUNTS, per_account)
+        fake.gate.open()
+        await fleet.wait_exit(timeout=60)
+    finally:
+        await fleet.aclose()
+    assert all(len(w.results) == scenario.jobs_per_process for w in workers), [
+        w.describe() for w in workers
+    ]
+
+
+async def test_uncoordinated_kill_harness(recording_fake: FakeMiniMax) -> None:
+    """The kill machinery: the victim dies with a clone held, which the server then finishes;
+    the survivors end every job."""
+    fake = recording_fake
+    scenario = Scenario(processes=3, jobs_per_process=60, kill_at=0.4, timeout=60)
+    outcome = await run_scenario(fake, scenario)
+    victim, held = outcome.victim, outcome.held_name
+    assert victim is not None
+    assert held is not None
+    assert victim.owns(held)
+    assert victim.process.returncode == -9
+    assert held not in victim.results  # it died before the answer came
+    created = _created_names(fake)
+    assert created[held] == 1  # the server finished the dead process's clone
+    assert max(created.values()) == 1
+    for worker in outcome.survivors:
+        assert len(worker.results) == scenario.jobs_per_process, worker.describe()
+        assert worker.done is not None
