@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from ._bulk import CloneProgress, CloneResult, JobState, VoiceJob, is_file_id
+from ._capacity import VoiceSlots
 from ._client import (
     ADOPTION_CLOCK_SKEW,
     BASE_URL_ENV_VAR,
@@ -153,6 +154,7 @@ __all__ = [
     "ValidationError",
     "Voice",
     "VoiceJob",
+    "VoiceSlots",
     "VoiceSlotsExhaustedError",
     "__version__",
     "account_from_id",

@@ -29,6 +29,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 from ._bulk import CloneProgress, CloneResult, JobState, JobTracker, VoiceJob
+from ._capacity import VoiceSlots
 from ._converter import shared_converter
 from ._exceptions import (
     AccountError,
@@ -296,6 +297,7 @@ class Client:
         #: A view made by with_options: the client that made it owns the lifecycle.
         self._is_view = False
         self._max_parallel_clones = max_parallel_clones
+        self._max_voices = max_voices_per_account
         self._shared = _Shared(
             transport=Transport(
                 _check_base_url(base_url, base_url_name),
@@ -571,6 +573,42 @@ class Client:
         """Every cloned voice of an account (GET audio/voices?is_system=false)."""
         account = self._check_account(account, "list_cloned_voices", required=False)
         return await self._guarded(self._list_voices(account))
+
+    async def free_voice_slots(self, *, accounts: Iterable[str] | None = None) -> list[VoiceSlots]:
+        """The free cloned-voice slots of each account, from one listing per account.
+
+        Lists the cloned voices of every account (concurrently, one
+        ``GET audio/voices?is_system=false`` each) and counts them against the per-account
+        limit: call it before a bulk run to know how many of its jobs can get a voice.
+        Voices made by hand in the web UI take slots too and are counted; clones this client
+        has in flight are not (their voices are not listed yet).
+
+        Args:
+            accounts: The accounts to list (default: the configured accounts, or the one
+                default account in single-account mode).
+
+        Returns:
+            One :class:`VoiceSlots` per account, in the order given (configured order by
+            default).
+
+        Raises:
+            ValidationError: An account that is not configured.
+        """
+        if accounts is None:
+            targets: list[str | None] = list(self._shared.accounts or [None])
+        else:
+            if isinstance(accounts, str):
+                raise ValidationError("accounts", "must be a list of account ids, not one string")
+            targets = list(dict.fromkeys(accounts))
+        checked = [self._check_account(a, "free_voice_slots", required=False) for a in targets]
+        limit = self._max_voices if self._max_voices is not None else MAX_VOICES_PER_ACCOUNT
+        lists = await self._guarded(
+            _all([partial(self._list_voices, account) for account in checked])
+        )
+        return [
+            VoiceSlots(account, limit, tuple(voices))
+            for account, voices in zip(checked, lists, strict=True)
+        ]
 
     async def _list_voices(self, account: str | None) -> list[Voice]:
         page = await self._send_retrying(cloned_voices_request(account), _VoiceList)

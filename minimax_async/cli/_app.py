@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Annotated, Final
 
 import typer
+from rich.text import Text
 
 from minimax_async import MAX_VOICES_PER_ACCOUNT, TOKEN_ENV_VAR, Voice, __version__
 from minimax_async._samples import read_sample
 from minimax_async.cli._clone import (
     DEFAULT_SETTLE_SECONDS,
     CloneOptions,
+    check_capacity,
+    check_manifest,
     print_outcome,
     run_clone,
 )
@@ -30,6 +33,7 @@ from minimax_async.cli._output import (
     out_console,
     print_note,
 )
+from minimax_async.cli._plan import capacity_table
 from minimax_async.cli._render import (
     accounts_json,
     accounts_table,
@@ -39,6 +43,7 @@ from minimax_async.cli._render import (
     voices_json,
     voices_table,
 )
+from minimax_async.cli._results import History, read_history
 from minimax_async.cli._sandbox import DEMO_VOICES, SANDBOX_ACCOUNTS, demo_manifest
 from minimax_async.cli._session import (
     EXIT_INTERRUPTED,
@@ -224,20 +229,29 @@ def clone(
             "cloned twice).",
         ),
     ] = DEFAULT_SETTLE_SECONDS,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="Go on when the free voice slots are fewer than the jobs (the jobs that "
+            "find no slot fail); without it such a run stops before anything is uploaded.",
+        ),
+    ] = False,
 ) -> None:
     """Clone every voice of a manifest, with live progress; resumable with the same --results."""
     options = _global(ctx)
 
     def body() -> int:
         loaded = load_manifest(manifest)
-        if results.absolute() == loaded.path:
-            raise CliError("--results must not be the manifest itself", EXIT_USAGE)
-        check_results_path(results)
+        check_results_path(results, manifest=loaded.path)
 
         async def main() -> int:
             async with open_session(options, voice_slots=voice_slots, auto_sandbox=True) as session:
                 clone_options = CloneOptions(
-                    results=results, settle=settle, title=f"cloning {manifest.name}"
+                    results=results,
+                    settle=settle,
+                    title=f"cloning {manifest.name}",
+                    allow_partial=allow_partial,
                 )
                 outcome = await run_clone(session, loaded, clone_options)
             print_outcome(outcome, clone_options)
@@ -296,6 +310,65 @@ def demo(
             style="dim",
         )
         return status
+
+    _execute(options, body)
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    manifest: Annotated[
+        Path,
+        typer.Argument(help="The manifest 'clone' would run.", dir_okay=False, show_default=False),
+    ],
+    results: Annotated[
+        Path | None,
+        typer.Option(
+            "--results",
+            "-r",
+            help="The results file of earlier runs: count only the jobs still to do "
+            "(read, never written).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    voice_slots: Annotated[
+        int,
+        typer.Option("--voice-slots", min=1, help="Cloned voices one account holds."),
+    ] = MAX_VOICES_PER_ACCOUNT,
+) -> None:
+    """Show whether a manifest's jobs fit in the free voice slots; nothing is uploaded or cloned."""
+    options = _global(ctx)
+
+    def body() -> int:
+        loaded = load_manifest(manifest)
+        history = History()
+        if results is not None:
+            check_results_path(results, manifest=loaded.path)
+            try:
+                history = read_history(results)
+            except OSError as exc:
+                raise CliError(
+                    f"cannot read {results}: {exc.strerror or exc}", EXIT_USAGE
+                ) from None
+
+        async def main() -> int:
+            async with open_session(options, voice_slots=voice_slots, auto_sandbox=True) as session:
+                await check_manifest(session, loaded)
+                pending = [row for row in loaded.rows if row.key not in history.done]
+                capacity = await check_capacity(session, pending, history)
+            done = len(loaded.rows) - len(pending)
+            title = f"voice slots for {manifest.name}"
+            if done or capacity.adoptable:
+                title += f" ({done} done before, {capacity.adoptable} to adopt)"
+            out_console.print(capacity_table(capacity, title=title))
+            style = "bold red" if capacity.would_fail else "bold green"
+            out_console.print(Text(capacity.summary(), style=style))
+            for line in capacity.details():
+                out_console.print(Text(f"  {line}", style="red"))
+            return EXIT_USAGE if capacity.would_fail else EXIT_OK
+
+        return run_async(main)
 
     _execute(options, body)
 

@@ -53,9 +53,11 @@ from minimax_async.cli._output import (
     print_warning,
     redact,
 )
+from minimax_async.cli._plan import CapacityPlan, plan_capacity
 from minimax_async.cli._progress import ProgressView, format_seconds
 from minimax_async.cli._results import (
     HEARTBEAT_SECONDS,
+    History,
     InDoubt,
     ResultsBusyError,
     ResultsFile,
@@ -76,6 +78,8 @@ __all__ = [
     "FULL_TABLE_ROWS",
     "CloneOptions",
     "CloneOutcome",
+    "check_capacity",
+    "check_manifest",
     "run_clone",
 ]
 
@@ -98,12 +102,15 @@ class CloneOptions:
         settle: Seconds an interrupted run's clones may still complete on the server.
         title: Heading of the progress display.
         full_table: Print every result at the end (``None``: up to :data:`FULL_TABLE_ROWS`).
+        allow_partial: Clone the jobs that fit when the free voice slots are too few
+            (otherwise the run is refused before anything is uploaded).
     """
 
     results: Path
     settle: float = DEFAULT_SETTLE_SECONDS
     title: str = "clone"
     full_table: bool | None = None
+    allow_partial: bool = False
 
 
 @attrs.define
@@ -263,6 +270,35 @@ async def _settle(
         print_note(f"no voice appeared for {shown}: cloning again", style="dim")
 
 
+def _matches(
+    session: Session,
+    pending: Sequence[ManifestRow],
+    voices: Mapping[str, Sequence[Voice]],
+    *,
+    threshold: float,
+    claimed: dict[str, JobKey],
+) -> list[tuple[ManifestRow, list[tuple[str, Voice]]]]:
+    """The pending jobs whose voices exist, each with its candidates (oldest first); the
+    adopted voice (the first) is added to ``claimed``."""
+    matched: list[tuple[ManifestRow, list[tuple[str, Voice]]]] = []
+    for row in pending:
+        pinned = row.pinned_account
+        where = [pinned] if pinned is not None else list(session.accounts)
+        found = _candidates(voices, where, row.voice_name, threshold, claimed)
+        if found:
+            voice_id = found[0][1].voice_id
+            assert voice_id is not None
+            claimed[voice_id] = row.key
+            matched.append((row, found))
+    return matched
+
+
+def _adoption_threshold(history: History) -> float:
+    # Without any readable time (a damaged file) no voice is recent enough to be adopted.
+    since = history.since if history.since is not None else math.inf
+    return since - _CLOCK_SKEW_SECONDS
+
+
 def _adopt(
     session: Session,
     pending: Sequence[ManifestRow],
@@ -272,15 +308,8 @@ def _adopt(
     claimed: dict[str, JobKey],
 ) -> list[tuple[ManifestRow, dict[str, object]]]:
     records: list[tuple[ManifestRow, dict[str, object]]] = []
-    for row in pending:
-        pinned = row.pinned_account
-        where = [pinned] if pinned is not None else list(session.accounts)
-        found = _candidates(voices, where, row.voice_name, threshold, claimed)
-        if not found:
-            continue
+    for row, found in _matches(session, pending, voices, threshold=threshold, claimed=claimed):
         (account, voice), *others = found
-        assert voice.voice_id is not None
-        claimed[voice.voice_id] = row.key
         records.append((row, _adopted_record(row, voice, account)))
         for other_account, other in others:
             print_warning(
@@ -299,9 +328,7 @@ async def _resume(
 ) -> list[ManifestRow]:
     """Settle the jobs in doubt, adopt the voices that exist; the jobs left to clone."""
     history = results.history
-    # Without any readable time (a damaged file) no voice is recent enough to be adopted.
-    since = history.since if history.since is not None else math.inf
-    threshold = since - _CLOCK_SKEW_SECONDS
+    threshold = _adoption_threshold(history)
     claimed = dict(history.claimed_voice_ids)
     pending_keys = {row.key for row in pending}
     doubts = [d for key, d in history.in_doubt.items() if key in pending_keys]
@@ -324,6 +351,42 @@ async def _resume(
         print_note(f"{len(adopted)} job(s) adopted: their voices already exist")
     adopted_keys = {row.key for row, _ in adopted}
     return [row for row in pending if row.key not in adopted_keys]
+
+
+async def check_capacity(
+    session: Session, pending: Sequence[ManifestRow], history: History
+) -> CapacityPlan:
+    """Count the jobs still to do against the free voice slots (one listing per account).
+
+    Jobs a resumed run would adopt (their voices already exist, so they take no new slot)
+    are left out; everything else needs a slot of its own.
+    """
+    slots = await session.client.free_voice_slots(accounts=session.accounts)
+    adoptable: set[JobKey] = set()
+    if history.runs and not session.sandbox:
+        voices = {str(s.account): list(s.voices) for s in slots}
+        claimed = dict(history.claimed_voice_ids)
+        matched = _matches(
+            session, pending, voices, threshold=_adoption_threshold(history), claimed=claimed
+        )
+        adoptable = {row.key for row, _ in matched}
+    to_clone = [row for row in pending if row.key not in adoptable]
+    return plan_capacity(to_clone, slots, adoptable=len(adoptable))
+
+
+def _refuse_or_warn(plan: CapacityPlan, *, allow_partial: bool) -> None:
+    if not plan.would_fail:
+        return
+    if allow_partial:
+        print_warning(f"{plan.summary()}; going on anyway (--allow-partial)")
+        return
+    raise CliError(
+        f"{plan.summary()}. Nothing was uploaded or cloned: free slots "
+        "('minimax-async delete VOICE_ID'), add accounts, or run again with --allow-partial "
+        "to clone the jobs that fit",
+        EXIT_USAGE,
+        details=plan.details(),
+    )
 
 
 def _open_results(path: Path, session: Session) -> ResultsFile:
@@ -394,6 +457,18 @@ async def _clone_rows(
             view.job_line(record)
 
 
+async def check_manifest(session: Session, manifest: Manifest) -> None:
+    """The checks that need the API: pinned accounts configured, language tags known.
+
+    Raises:
+        ManifestError: Every row that fails them.
+    """
+    languages = (await session.client.get_config()).languages
+    problems = check_against_api(manifest, session.accounts, languages)
+    if problems:
+        raise ManifestError(manifest.path or Path("<manifest>"), problems)
+
+
 async def run_clone(session: Session, manifest: Manifest, options: CloneOptions) -> CloneOutcome:
     """Clone every job of ``manifest`` not yet done per the results file.
 
@@ -406,16 +481,23 @@ async def run_clone(session: Session, manifest: Manifest, options: CloneOptions)
         CliError: The results file cannot be used (nothing written).
         asyncio.CancelledError: Interrupted; the results file ends with an ``end`` line.
     """
-    client = session.client
-    languages = (await client.get_config()).languages
-    problems = check_against_api(manifest, session.accounts, languages)
-    if problems:
-        raise ManifestError(manifest.path or Path("<manifest>"), problems)
+    await check_manifest(session, manifest)
     results = _open_results(options.results, session)
     history = results.history
     outcome = CloneOutcome()
     pending = [row for row in manifest.rows if row.key not in history.done]
     outcome.skipped = len(manifest.rows) - len(pending)
+    try:
+        if pending:
+            plan = await check_capacity(session, pending, history)
+            _refuse_or_warn(plan, allow_partial=options.allow_partial)
+    except BaseException:
+        results.close()
+        if results.created:
+            # Refused before the run started: leave no trace of it.
+            with contextlib.suppress(OSError):
+                options.results.unlink()
+        raise
     started = time.time()
     heartbeat = asyncio.ensure_future(_heartbeat(results))
     end_status = "aborted"

@@ -44,6 +44,7 @@ __all__ = [
     "ResultsFile",
     "format_time",
     "parse_time",
+    "read_history",
 ]
 
 #: How often a running ``clone`` touches its results file.
@@ -166,6 +167,19 @@ class History:
                 voice_id = record.get("voice_id")
                 if isinstance(voice_id, str):
                     self.claimed_voice_ids[voice_id] = key
+
+
+def read_history(path: Path) -> History:
+    """What a results file records, read without creating or locking it (empty if missing).
+
+    Raises:
+        OSError: It exists but cannot be read.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return History()
+    return History.parse(data)
 
 
 def _job_key(record: Mapping[str, object]) -> JobKey | None:

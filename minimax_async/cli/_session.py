@@ -145,12 +145,32 @@ def register_secrets(options: GlobalOptions) -> None:
         read_token(options)
 
 
-def check_results_path(path: Path) -> None:
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: equal once resolved (``..``, symlinks), or, when
+    both exist, the same inode (a hard link)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def check_results_path(path: Path, *, manifest: Path | None = None) -> None:
     """Refuse a results path that cannot work, before anything is sent.
 
+    Args:
+        path: The ``--results`` path.
+        manifest: The manifest, which the results file must not be, by any other path.
+
     Raises:
-        CliError: It is a folder, or its folder does not exist (exit status 2).
+        CliError: It is the manifest, a folder, or its folder does not exist (exit status 2).
     """
+    if manifest is not None and _same_file(path, manifest):
+        raise CliError(
+            f"--results {path} is the manifest {manifest}: give another results file",
+            EXIT_USAGE,
+        )
     if path.is_dir():
         raise CliError(f"--results {path} is a directory", EXIT_USAGE)
     if not path.absolute().parent.is_dir():

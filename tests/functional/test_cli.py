@@ -179,7 +179,8 @@ async def test_interrupted_run_resumes_cloning_each_voice_exactly_once(
 
 @pytest.mark.anyio
 async def test_failed_jobs_exit_1_with_their_error_in_the_results(tmp_path: Path) -> None:
-    """A job that cannot get a voice slot is a failed result and the exit status is 1."""
+    """With --allow-partial, a job that cannot get a voice slot is a failed result and the
+    exit status is 1."""
     async with FakeMiniMax(
         accounts=["100001"], max_voices_per_account=1, clone_latency=0.01
     ) as fake:
@@ -194,7 +195,7 @@ async def test_failed_jobs_exit_1_with_their_error_in_the_results(tmp_path: Path
         results = tmp_path / "r.jsonl"
         run = await run_cli(
             "--base-url", fake.base_url, "clone", str(manifest), "--results", str(results),
-            "--voice-slots", "1", token=fake.token,
+            "--voice-slots", "1", "--allow-partial", token=fake.token,
         )  # fmt: skip
     assert run.status == 1, run.output
     statuses = sorted(str(r["status"]) for r in result_lines(results))

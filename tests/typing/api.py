@@ -31,6 +31,7 @@ from minimax_async import (
     ValidationError,
     Voice,
     VoiceJob,
+    VoiceSlots,
 )
 
 if sys.version_info >= (3, 11):
@@ -108,6 +109,18 @@ async def bulk(client: Client, paths: Sequence[Path]) -> list[Voice]:
             if result.voice is not None:
                 voices.append(result.voice)
     return voices
+
+
+async def room_for(client: Client, jobs: Sequence[VoiceJob]) -> int:
+    """Count the free voice slots before a bulk run: how many jobs would find none."""
+    slots = await client.free_voice_slots(accounts=["123456", "789012"])
+    assert_type(slots, list[VoiceSlots])
+    for account in slots:
+        assert_type(account.account, str | None)
+        assert_type(account.free, int)
+        assert_type(account.used, int)
+        assert_type(account.voices, tuple[Voice, ...])
+    return max(0, len(jobs) - sum(account.free for account in slots))
 
 
 async def temporary(client: Client, job: VoiceJob) -> Clip:

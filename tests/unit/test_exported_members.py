@@ -21,6 +21,7 @@ INTERNAL = {
     "_exceptions": {"error_class_for_status"},  # the wire layer's status table
     "_models": set(),
     "_bulk": set(),
+    "_capacity": set(),
     "_client": set(),
     "_retry": {"is_retryable", "known_not_processed"},  # the client's retry loop
     "_scheduler": {"CloneScheduler", "Ticket"},  # the client's admission machinery

@@ -1,0 +1,245 @@
+"""The operations around a bulk run, end to end against the fake server: the capacity check
+before anything is uploaded (``clone`` and ``plan``), bulk deletion of cloned voices, and the
+results-path checks.
+
+The CLI's ``main`` runs in a worker thread (``run_cli_in_process``) while the test's event
+loop serves the fake; the prompt tests run it as a subprocess so that a real stdin answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from minimax_async import Client
+from minimax_async.testing import FakeMiniMax
+
+from .cli_support import read_results, result_lines, run_cli_in_process, write_csv, write_samples
+
+ACCOUNTS = ("100001", "100002", "100003")
+LISTINGS = {"accounts", "config", "voices"}
+
+
+@pytest.fixture
+async def three() -> AsyncIterator[FakeMiniMax]:
+    """Three accounts with the real limit of 4 voices each, clones of a few ms."""
+    async with FakeMiniMax(accounts=ACCOUNTS, clone_latency=0.005, retry_after=0.01) as server:
+        yield server
+
+
+def manifest_of(folder: Path, names: list[str], *, accounts: list[str] | None = None) -> Path:
+    """A CSV manifest cloning ``names`` (pinned to ``accounts`` where given) from one sample."""
+    sample = write_samples(folder / "samples", 1)[0]
+    pins = accounts or [""] * len(names)
+    return write_csv(
+        folder / "manifest.csv",
+        [
+            (name, "English", f"samples/{sample.name}", pin, "")
+            for name, pin in zip(names, pins, strict=True)
+        ],
+    )
+
+
+def names(count: int) -> list[str]:
+    """``count`` distinct voice names."""
+    return [f"Voice {i:02d}" for i in range(count)]
+
+
+# ---------------------------------------------------------------------- library side
+
+
+@pytest.mark.anyio
+async def test_free_voice_slots_lists_each_account_once(three: FakeMiniMax) -> None:
+    """One listing per account; hand-made voices take slots; the limit is the client's."""
+    three.add_voice("100001", "By hand")
+    three.add_voice("100001", "By hand 2")
+    three.add_voice("100003", "By hand 3")
+    async with Client(
+        token=three.token, base_url=three.base_url, accounts=ACCOUNTS, max_voices_per_account=4
+    ) as client:
+        slots = await client.free_voice_slots()
+        assert three.record.requests["voices"] == len(ACCOUNTS)
+        assert [(s.account, s.used, s.free, s.limit) for s in slots] == [
+            ("100001", 2, 2, 4),
+            ("100002", 0, 4, 4),
+            ("100003", 1, 3, 4),
+        ]
+        assert {v.voice_name for v in slots[0].voices} == {"By hand", "By hand 2"}
+        only = await client.free_voice_slots(accounts=["100003"])
+        assert [s.account for s in only] == ["100003"]
+
+
+# ---------------------------------------------------------------------- capacity before cost
+
+
+@pytest.mark.anyio
+async def test_a_run_that_needs_more_slots_is_refused_before_any_upload(
+    three: FakeMiniMax,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """30 jobs, 12 free slots: exit 2 with the count; only listings reached the server."""
+    manifest = manifest_of(tmp_path, names(30))
+    results = tmp_path / "results.jsonl"
+    run = await run_cli_in_process(
+        "--base-url", three.base_url, "clone", str(manifest), "--results", str(results),
+        token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    assert run.status == 2, run.output
+    assert "30 jobs need 30 voice slots; 12 are free on 3 accounts: 18 would fail" in run.stderr
+    assert "--allow-partial" in run.stderr
+    assert set(three.record.requests) <= LISTINGS, three.record.requests
+    assert three.record.requests["voices"] == len(ACCOUNTS)
+    assert three.record.uploads == 0
+    assert not results.exists()
+
+
+@pytest.mark.anyio
+async def test_allow_partial_clones_the_jobs_that_fit(
+    three: FakeMiniMax,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --allow-partial the run warns, clones what fits and fails the rest (exit 1)."""
+    three.add_voice("100001", "By hand")  # 3 + 4 + 4 = 11 free
+    manifest = manifest_of(tmp_path, names(13))
+    results = tmp_path / "results.jsonl"
+    run = await run_cli_in_process(
+        "--base-url", three.base_url, "clone", str(manifest), "--results", str(results),
+        "--allow-partial", token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    assert run.status == 1, run.output
+    assert "13 jobs need 13 voice slots; 11 are free on 3 accounts: 2 would fail" in run.stderr
+    statuses = [r["status"] for r in result_lines(results)]
+    assert statuses.count("done") == 11
+    assert statuses.count("failed") == 2
+    assert len(three.record.voices_created) == 11
+
+
+@pytest.mark.anyio
+async def test_plan_counts_pinned_jobs_against_their_accounts(
+    three: FakeMiniMax,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``plan``: a full account's pinned jobs would fail though other accounts have room."""
+    for i in range(4):
+        three.add_voice("100001", f"Old {i}")
+    manifest = manifest_of(tmp_path, names(4), accounts=["100001", "100001", "100002", ""])
+    run = await run_cli_in_process(
+        "--base-url", three.base_url, "plan", str(manifest),
+        token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    assert run.status == 2, run.output
+    assert "4 jobs need 4 voice slots; 8 are free on 3 accounts: 2 would fail" in run.stdout
+    assert "account 100001: 2 pinned jobs, 0 free slots (4/4 used): 2 would fail" in run.stdout
+    row = next(line for line in run.stdout.splitlines() if "100001" in line)
+    assert [cell.strip() for cell in row.split("│")[1:-1]] == ["100001", "4", "4", "0", "2", "2"]
+    assert set(three.record.requests) <= LISTINGS
+    assert three.record.uploads == 0
+
+
+@pytest.mark.anyio
+async def test_plan_that_fits_exits_0(
+    three: FakeMiniMax,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``plan`` of jobs that fit: the table, the count, exit 0, nothing sent but listings."""
+    manifest = manifest_of(tmp_path, names(5))
+    run = await run_cli_in_process(
+        "--base-url", three.base_url, "plan", str(manifest),
+        token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    assert run.status == 0, run.output
+    assert "5 jobs need 5 voice slots; 12 are free on 3 accounts" in run.stdout
+    assert run.stdout.splitlines()[-1] == "5 jobs need 5 voice slots; 12 are free on 3 accounts"
+    for account in ACCOUNTS:
+        assert account in run.stdout
+    assert set(three.record.requests) <= LISTINGS
+
+
+@pytest.mark.anyio
+async def test_a_resumed_run_counts_only_the_jobs_still_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Done jobs, and jobs whose voices exist (adopted on resume), need no new slot."""
+    async with FakeMiniMax(accounts=["100001"], clone_latency=0.005) as fake:
+        manifest = manifest_of(tmp_path, names(4))
+        results = tmp_path / "results.jsonl"
+        base = ("--base-url", fake.base_url)
+        first = await run_cli_in_process(
+            *base, "clone", str(manifest), "--results", str(results),
+            token=fake.token, monkeypatch=monkeypatch, capsys=capsys,
+        )  # fmt: skip
+        assert first.status == 0, first.output
+        # As if the run had been killed before it recorded its last two results.
+        lines = results.read_text().splitlines()
+        last_two = [i for i, line in enumerate(lines) if '"type":"result"' in line][-2:]
+        kept = [line for i, line in enumerate(lines) if i not in last_two]
+        results.write_text("".join(f"{line}\n" for line in kept))
+        plan = await run_cli_in_process(
+            *base, "plan", str(manifest), "--results", str(results),
+            token=fake.token, monkeypatch=monkeypatch, capsys=capsys,
+        )  # fmt: skip
+        assert plan.status == 0, plan.output
+        assert "0 jobs need 0 voice slots; 0 are free on 1 account" in plan.stdout
+        assert "2 done before, 2 to adopt" in plan.stdout
+        fake.record.reset()
+        again = await run_cli_in_process(
+            *base, "clone", str(manifest), "--results", str(results), "--settle", "0",
+            token=fake.token, monkeypatch=monkeypatch, capsys=capsys,
+        )  # fmt: skip
+        assert again.status == 0, again.output
+        assert fake.record.uploads == 0
+        assert sum(1 for r in result_lines(results) if r.get("adopted")) == 2
+        # Two more rows on the full account: refused, counting 2 jobs, not 6.
+        bigger = manifest_of(tmp_path, names(6))
+        refused = await run_cli_in_process(
+            *base, "clone", str(bigger), "--results", str(results),
+            token=fake.token, monkeypatch=monkeypatch, capsys=capsys,
+        )  # fmt: skip
+        assert refused.status == 2, refused.output
+        assert "2 jobs need 2 voice slots; 0 are free on 1 account: 2 would fail" in refused.stderr
+        assert read_results(results)[-1]["type"] == "end"  # nothing appended by the refusal
+
+
+# ---------------------------------------------------------------------- the results path
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["dotdot", "symlink", "hardlink"])
+async def test_a_results_path_that_is_the_manifest_is_refused(
+    three: FakeMiniMax,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    how: str,
+) -> None:
+    """The manifest reached through ``..``, a symlink or a hard link is not a results file."""
+    manifest = manifest_of(tmp_path, names(1))
+    before = manifest.read_bytes()
+    (tmp_path / "sub").mkdir()
+    if how == "dotdot":
+        results = tmp_path / "sub" / ".." / manifest.name
+    elif how == "symlink":
+        results = tmp_path / "sub" / "results.jsonl"
+        results.symlink_to(manifest)
+    else:
+        results = tmp_path / "sub" / "results.jsonl"
+        results.hardlink_to(manifest)
+    for command in ("clone", "plan"):
+        run = await run_cli_in_process(
+            "--base-url", three.base_url, command, str(manifest), "--results", str(results),
+            token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+        )  # fmt: skip
+        assert run.status == 2, run.output
+        assert "is the manifest" in run.stderr
+    assert manifest.read_bytes() == before
+    assert three.record.total_requests == 0
