@@ -26,6 +26,13 @@ from minimax_async.cli._clone import (
     print_outcome,
     run_clone,
 )
+from minimax_async.cli._fleet import (
+    COORDINATOR_ENV_VAR,
+    DEFAULT_NAMESPACE,
+    NAMESPACE_ENV_VAR,
+    CoordinatorOption,
+    make_coordinator,
+)
 from minimax_async.cli._manifest import load_manifest
 from minimax_async.cli._output import (
     console_logging,
@@ -237,16 +244,39 @@ def clone(
             "find no slot fail); without it such a run stops before anything is uploaded.",
         ),
     ] = False,
+    coordinator: Annotated[
+        str | None,
+        typer.Option(
+            "--coordinator",
+            envvar=COORDINATOR_ENV_VAR,
+            help="Redis URL (redis://, rediss://, unix://) shared with other runs on the same "
+            "accounts: the per-account limits hold across all of them, and a resumed run "
+            "adopts a crashed run's clones. Needs the redis extra.",
+            show_default=False,
+        ),
+    ] = None,
+    namespace: Annotated[
+        str,
+        typer.Option(
+            "--namespace",
+            envvar=NAMESPACE_ENV_VAR,
+            help="With --coordinator: the namespace every run sharing these accounts uses.",
+        ),
+    ] = DEFAULT_NAMESPACE,
 ) -> None:
     """Clone every voice of a manifest, with live progress; resumable with the same --results."""
     options = _global(ctx)
 
     def body() -> int:
+        shared = None if coordinator is None else CoordinatorOption(coordinator, namespace)
         loaded = load_manifest(manifest)
         check_results_path(results, manifest=loaded.path)
 
         async def main() -> int:
-            async with open_session(options, voice_slots=voice_slots, auto_sandbox=True) as session:
+            fleet = None if shared is None else make_coordinator(shared)
+            async with open_session(
+                options, voice_slots=voice_slots, auto_sandbox=True, coordinator=fleet
+            ) as session:
                 clone_options = CloneOptions(
                     results=results,
                     settle=settle,

@@ -224,6 +224,7 @@ async def open_session(
     resolve_accounts: bool = True,
     auto_sandbox: bool = False,
     force_sandbox: bool = False,
+    coordinator: Any = None,
 ) -> AsyncIterator[Session]:
     """Start the sandbox if asked, find the accounts, and open a client.
 
@@ -233,6 +234,8 @@ async def open_session(
         resolve_accounts: Find the usable accounts (``--accounts``, else GET accounts).
         auto_sandbox: Use the sandbox when no token is given at all (``clone``).
         force_sandbox: Always use the sandbox (``demo``).
+        coordinator: A ``RedisCoordinator`` shared with other runs (``clone --coordinator``);
+            ``None`` keeps the limits within this process.
 
     Raises:
         CliError: No token, or no usable account.
@@ -278,8 +281,13 @@ async def open_session(
         accounts = options.accounts
         if accounts is None and resolve_accounts:
             accounts = await _usable_accounts(token, base_url)
+        shared: dict[str, Any] = {} if coordinator is None else {"coordinator": coordinator}
         client = Client(
-            token=token, base_url=base_url, accounts=accounts, max_voices_per_account=voice_slots
+            token=token,
+            base_url=base_url,
+            accounts=accounts,
+            max_voices_per_account=voice_slots,
+            **shared,
         )
         await stack.enter_async_context(client)
         yield Session(client, accounts or (), sandbox, None if sandbox else base_url)
