@@ -21,15 +21,31 @@ waiter takes nothing: it is skipped, and a grant that raced its cancellation is 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
-from typing import Final, Generic, Protocol, TypeVar
 
-import attrs
-
+from ._accounts import (
+    MAX_PARALLEL_CLONES_PER_ACCOUNT,
+    MAX_VOICES_PER_ACCOUNT,
+    PREFETCH_PER_ACCOUNT,
+    RATE_LIMIT_STRIKE_WINDOW,
+    AccountStatistics,
+    CloneStatistics,
+    ErrorFactory,
+    Ticket,
+    _Account,
+    _count_name,
+    _Fifo,
+    _ticket,
+    _Waiter,
+    _waiter,
+)
+from ._accounts import (
+    out_of_rotation_error as out_of_rotation_error,  # the client imports it from here
+)
+from ._coordinator import Coordinator, HeldBack
+from ._coordinator import NoRoomNow as NoRoomNow  # the client imports it from here
 from ._exceptions import (
-    AccountUnavailableError,
     ClientClosedError,
     DuplicateVoiceNameError,
     VoiceSlotsExhaustedError,
@@ -41,173 +57,11 @@ __all__ = [
     "AccountStatistics",
     "CloneScheduler",
     "CloneStatistics",
+    "LocalCoordinator",
     "Ticket",
 ]
 
-#: The API runs "one or two parallel [clone] tasks maximum" per account (contract §4.4).
-MAX_PARALLEL_CLONES_PER_ACCOUNT: Final = 2
-#: "A single account can have up to 4 cloned voices" (contract §4.4, 2025-01-24).
-MAX_VOICES_PER_ACCOUNT: Final = 4
-#: Jobs admitted to an account beyond its clone slots (their uploads overlap its clones).
-PREFETCH_PER_ACCOUNT: Final = 1
-#: 429s at full cap within this many seconds that make an account's cap drop to 1.
-RATE_LIMIT_STRIKE_WINDOW: Final = 60.0
-
-T = TypeVar("T")
 VoiceCounter = Callable[[str | None], Awaitable[int]]
-ErrorFactory = Callable[[], BaseException]
-
-
-class NoRoomNow(Exception):
-    """``admit(give_up=True)``: the job would have to wait for admission."""
-
-
-class HeldBack(Protocol):
-    """Jobs that a bulk run holds back until one of its runners is free."""
-
-    #: The account of every job, or ``None``: jobs for any account.
-    account: str | None
-
-    def __len__(self) -> int:
-        """How many jobs are held back."""
-
-    def grow(self) -> None:
-        """Start one more runner, if the run has fewer than its limit: an account has a
-        free clone slot that no waiting job is about to take."""
-
-
-class _Waiter(asyncio.Future[T]):
-    """A queued job: the future its task awaits, with its place in line.
-
-    A future itself rather than an object holding one: a big gather queues thousands of
-    these, and one object less per queued job is less memory and less for the GC to scan.
-    Made by :func:`_waiter` (the future's own C initialiser, then three attributes: a
-    Python ``__init__`` would cost twice as much).
-    """
-
-    __slots__ = ("ahead", "name", "seq")
-    seq: int
-    name: str | None
-    ahead: bool  # may be admitted before a clone slot frees (it uploads first)
-
-
-def _waiter(seq: int, name: str | None, ahead: bool, loop: asyncio.AbstractEventLoop) -> _Waiter[T]:
-    waiter: _Waiter[T] = _Waiter(loop=loop)
-    waiter.seq = seq
-    waiter.name = name
-    waiter.ahead = ahead
-    return waiter
-
-
-@attrs.define(eq=False, slots=True)
-class _Fifo(Generic[T]):
-    """A FIFO of waiters where cancelled ones are skipped lazily (O(1) cancellation)."""
-
-    items: deque[_Waiter[T]] = attrs.field(factory=deque)
-    dead: int = 0
-
-    def __len__(self) -> int:
-        return len(self.items) - self.dead
-
-    def push(self, waiter: _Waiter[T], *, front: bool = False) -> None:
-        if front:
-            self.items.appendleft(waiter)
-        else:
-            self.items.append(waiter)
-
-    def head(self) -> _Waiter[T] | None:
-        items = self.items
-        while items and items[0].done():
-            items.popleft()
-            self.dead -= 1
-        return items[0] if items else None
-
-    def pop(self) -> _Waiter[T] | None:
-        head = self.head()
-        if head is not None:
-            self.items.popleft()
-        return head
-
-    def drain(self) -> list[_Waiter[T]]:
-        live = [w for w in self.items if not w.done()]
-        self.items.clear()
-        self.dead = 0
-        return live
-
-
-@attrs.define(eq=False)
-class _Account:
-    name: str | None
-    cap: int
-    voices: int | None = None
-    reserved: int = 0
-    leased: int = 0
-    admitted: int = 0
-    cloning: int = 0
-    paused_until: float = 0.0
-    out_until: float = 0.0
-    out_error: Callable[[], BaseException] | None = None
-    #: Live jobs per voice name (a plain dict: Counter's __missing__ costs a Python call).
-    names: dict[str, int] = attrs.field(factory=dict)
-    pinned: _Fifo[Ticket] = attrs.field(factory=_Fifo)
-    clone_queue: _Fifo[None] = attrs.field(factory=_Fifo)
-    strikes: deque[float] = attrs.field(factory=deque)
-    cap_until: float = 0.0
-
-
-@attrs.define(eq=False)
-class Ticket:
-    """An admitted job: it holds one voice-slot reservation on ``account`` until finished."""
-
-    account: str | None
-    name: str | None
-    seq: int
-    _state: _Account = attrs.field(repr=False, alias="state")
-    holds_clone_slot: bool = False
-    finished: bool = False
-
-
-@attrs.frozen
-class AccountStatistics:
-    """One account's clone queue at a glance.
-
-    Attributes:
-        in_flight: Clone requests on the wire now.
-        waiting: Jobs waiting for this account (to be admitted or for a clone slot).
-        admitted: Jobs admitted here (uploading, waiting for a slot, or cloning).
-        cap: Clone slots now (2, or 1 while lowered after repeated 429s).
-        voices: Cloned voices the client knows of (``None`` until learned).
-        reserved: Voice slots held by admitted jobs.
-        paused_for: Seconds left of a 429 pause (0 when not paused).
-        out_of_rotation_for: Seconds left out of rotation after a 596/412 (0 when in).
-    """
-
-    in_flight: int
-    waiting: int
-    admitted: int
-    cap: int
-    voices: int | None
-    reserved: int
-    paused_for: float
-    out_of_rotation_for: float
-
-
-@attrs.frozen
-class CloneStatistics:
-    """The whole clone queue: per account, plus jobs not yet given an account."""
-
-    accounts: Mapping[str | None, AccountStatistics]
-    unassigned_waiting: int
-
-    @property
-    def in_flight(self) -> int:
-        """Clone requests on the wire now, all accounts together."""
-        return sum(a.in_flight for a in self.accounts.values())
-
-    @property
-    def waiting(self) -> int:
-        """Jobs waiting, all accounts together (unassigned ones included)."""
-        return self.unassigned_waiting + sum(a.waiting for a in self.accounts.values())
 
 
 class CloneScheduler:
@@ -444,6 +298,17 @@ class CloneScheduler:
             raise
         ticket.holds_clone_slot = True
 
+    def sending(self, ticket: Ticket) -> None:
+        """The ticket's clone request goes on the wire (nothing to record in one process)."""
+
+    def rate_limited(self, ticket: Ticket, seconds: float) -> None:
+        """A 429 on the ticket's clone, which still holds its slot: beside another clone of
+        the account, run it at one clone (:meth:`narrow`); alone, pause it (:meth:`pause`)."""
+        if self.beside_others(ticket):
+            self.narrow(ticket.account, seconds)
+        else:
+            self.pause(ticket.account, seconds)
+
     def beside_others(self, ticket: Ticket) -> bool:
         """Whether another clone of the ticket's account is in flight besides its own."""
         return ticket._state.cloning > 1
@@ -457,8 +322,16 @@ class CloneScheduler:
             if state.clone_queue.items:  # admission does not depend on clone slots
                 self._dispatch(state)
 
-    def finish(self, ticket: Ticket, *, created: bool, lease: bool = False) -> None:
-        """End the ticket: free its reservation; count the voice if one was created.
+    def finish(
+        self,
+        ticket: Ticket,
+        *,
+        created: bool,
+        lease: bool = False,
+        voice_id: str | None = None,
+    ) -> None:
+        """End the ticket: free its reservation; count the voice if one was created
+        (``voice_id``, its id when known, is for coordinators that track ids).
 
         With ``lease`` the new voice is temporary: the caller promises to delete it and to
         call :meth:`end_lease`, so jobs waiting for a slot keep waiting rather than fail.
@@ -478,8 +351,9 @@ class CloneScheduler:
             self._forget_name(state, ticket.name)
         self._dispatch(state)
 
-    def voice_deleted(self, account: str | None) -> None:
-        """A cloned voice of ``account`` was deleted: its slot is free for waiting jobs."""
+    def voice_deleted(self, account: str | None, voice_id: str | None = None) -> None:
+        """A cloned voice of ``account`` was deleted: its slot is free for waiting jobs
+        (``voice_id``, its id when known, is for coordinators that track ids)."""
         state = self._accounts.get(account)
         if state is not None and state.voices is not None and state.voices > 0:
             state.voices -= 1
@@ -928,21 +802,9 @@ class CloneScheduler:
         return lambda: VoiceSlotsExhaustedError(counts, limit)
 
 
-def _count_name(state: _Account, name: str | None) -> None:
-    """One more live job of this name on the account."""
-    if name is not None:
-        state.names[name] = state.names.get(name, 0) + 1
+#: The in-memory :class:`~minimax_async._coordinator.Coordinator`: the default.
+LocalCoordinator = CloneScheduler
 
 
-def _ticket(state: _Account, name: str | None, seq: int) -> Ticket:
-    """Admit a job to the account: it holds one of its voice slots until finished."""
-    state.admitted += 1
-    state.reserved += 1
-    return Ticket(state.name, name, seq, state)
-
-
-def out_of_rotation_error(
-    account: str | None, until: float, status: int, detail: str
-) -> ErrorFactory:
-    """An :data:`ErrorFactory` for :meth:`CloneScheduler.take_out_of_rotation`."""
-    return lambda: AccountUnavailableError(account, until, status, detail)
+def _is_a_coordinator(scheduler: CloneScheduler) -> Coordinator[Ticket]:
+    return scheduler  # mypy checks that CloneScheduler implements the protocol

@@ -24,7 +24,16 @@ INTERNAL = {
     "_capacity": set(),
     "_client": set(),
     "_retry": {"is_retryable", "known_not_processed"},  # the client's retry loop
-    "_scheduler": {"CloneScheduler", "Ticket"},  # the client's admission machinery
+    "_scheduler": {"CloneScheduler", "LocalCoordinator", "Ticket"},  # the client's admission
+    # machinery; one account's state and the coordinator seam under it
+    "_accounts": {
+        "PREFETCH_PER_ACCOUNT",
+        "RATE_LIMIT_STRIKE_WINDOW",
+        "ErrorFactory",
+        "Ticket",
+        "out_of_rotation_error",
+    },
+    "_coordinator": {"Coordinator", "ErrorFactory", "HeldBack", "NoRoomNow", "TicketT"},
     # The client's sample loading. SampleSource appears in public signatures
     # (VoiceJob.samples, Client.upload_sample) but is only a type alias of builtins.
     "_samples": {

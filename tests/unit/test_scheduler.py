@@ -453,3 +453,24 @@ async def test_aclose_cancels_and_awaits_the_voice_counts_and_timers_it_started(
     await sched.aclose()  # twice is harmless
     with pytest.raises(ClientClosedError):
         await sched.admit("a", pinned=True, name="late")
+
+
+async def test_rate_limited_pauses_a_lone_clone_and_narrows_beside_another() -> None:
+    """rate_limited decides as the client did: alone on its account, a 429 pauses the
+    account; beside another clone in flight, it runs the account at one clone instead."""
+    sched = make(["a", "b"])
+    alone = await sched.admit("a", pinned=True, name="x")
+    await sched.acquire_clone(alone)
+    sched.sending(alone)
+    sched.rate_limited(alone, 30.0)
+    stats = sched.statistics().accounts["a"]
+    assert (stats.cap, stats.paused_for > 0) == (2, True)
+    first, second = [await sched.admit("b", pinned=True, name=f"y{i}") for i in range(2)]
+    for ticket in (first, second):
+        await sched.acquire_clone(ticket)
+    sched.rate_limited(second, 30.0)
+    stats = sched.statistics().accounts["b"]
+    assert (stats.cap, stats.paused_for) == (1, 0)
+    for ticket in (alone, first, second):
+        sched.finish(ticket, created=False)
+    await sched.aclose()
