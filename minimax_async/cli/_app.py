@@ -8,16 +8,33 @@ The functions here only parse options and hand over: manifests to ``_manifest``,
 
 import math
 import shlex
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Final
 
+import attrs
 import typer
 from rich.text import Text
 
-from minimax_async import MAX_VOICES_PER_ACCOUNT, TOKEN_ENV_VAR, Voice, __version__
+from minimax_async import (
+    MAX_VOICES_PER_ACCOUNT,
+    TOKEN_ENV_VAR,
+    Voice,
+    __version__,
+    account_from_id,
+)
 from minimax_async._samples import read_sample
+from minimax_async.cli._cleanup import (
+    Deletion,
+    VoiceFilter,
+    delete_found,
+    find_voices,
+    parse_moment,
+    results_voice_ids,
+)
 from minimax_async.cli._clone import (
     DEFAULT_SETTLE_SECONDS,
     CloneOptions,
@@ -34,11 +51,15 @@ from minimax_async.cli._fleet import (
     make_coordinator,
 )
 from minimax_async.cli._manifest import load_manifest
+from minimax_async.cli._messages import cli_message
 from minimax_async.cli._output import (
     console_logging,
     emit_json,
+    err_console,
     out_console,
+    print_error,
     print_note,
+    print_warning,
 )
 from minimax_async.cli._plan import capacity_table
 from minimax_async.cli._render import (
@@ -53,6 +74,7 @@ from minimax_async.cli._render import (
 from minimax_async.cli._results import History, read_history
 from minimax_async.cli._sandbox import DEMO_VOICES, SANDBOX_ACCOUNTS, demo_manifest
 from minimax_async.cli._session import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
@@ -559,13 +581,145 @@ def delete(
     ],
     account: AccountOption = None,
 ) -> None:
-    """Delete a cloned voice and free its slot (succeeds if it is already gone)."""
+    """Delete one cloned voice and free its slot (says so when there was no such voice)."""
     options = _global(ctx)
 
     async def main() -> int:
         async with open_session(options) as session:
-            await session.client.delete_voice(voice_id, account=account)
-        out_console.print(f"deleted {voice_id}", markup=False, highlight=False)
+            client = session.client
+            target = account if account is not None else account_from_id(voice_id)
+            listed = await client.list_cloned_voices(account=target)
+            existed = any(voice.voice_id == voice_id for voice in listed)
+            await client.delete_voice(voice_id, account=account)
+            where = target or (session.accounts[0] if session.accounts else "the default account")
+        if existed:
+            out_console.print(f"deleted {voice_id} on account {where}", markup=False)
+        else:
+            print_warning(
+                f"{voice_id} is not one of the cloned voices of account {where}: nothing was "
+                "deleted (the API answered OK, as its delete does whether or not the voice "
+                "exists; see 'minimax-async voices --cloned')"
+            )
         return EXIT_OK
 
     _execute(options, lambda: run_async(main))
+
+
+def _moment(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_moment(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date: give e.g. 2025-01-24 or 2025-01-24T10:00:00Z"
+        ) from None
+
+
+def _confirm(question: str) -> bool:
+    """Ask on stderr, read the answer from stdin: only ``y`` or ``yes`` is yes; anything
+    else, or no answer at all (stdin closed), is no."""
+    err_console.print(Text(f"{question} [y/N]: "), end="")
+    err_console.file.flush()
+    answer = sys.stdin.readline()
+    if not answer:
+        err_console.print()
+    return answer.strip().lower() in ("y", "yes")
+
+
+@app.command("delete-voices")
+def delete_voices(
+    ctx: typer.Context,
+    all_voices: Annotated[
+        bool, typer.Option("--all", help="Every cloned voice (of --account, or of all accounts).")
+    ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="Voices whose name matches this shell-style pattern, e.g. 'Demo *'.",
+            show_default=False,
+        ),
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Voices created before this date or time (ISO 8601; UTC unless it says).",
+            show_default=False,
+        ),
+    ] = None,
+    from_results: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-results",
+            help="Voices that the runs of this results file cloned (or adopted).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    account: AccountOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking first.")] = False,
+) -> None:
+    """Delete many cloned voices at once, after showing them and asking (or --yes)."""
+    options = _global(ctx)
+    filtered = name is not None or older_than is not None or from_results is not None
+    if all_voices and filtered:
+        raise typer.BadParameter("--all means every voice: give it alone, or only the filters")
+    if not (all_voices or filtered):
+        raise typer.BadParameter(
+            "say which voices: --all, --name PATTERN, --older-than DATE or --from-results FILE"
+        )
+    before = _moment(older_than)
+
+    def body() -> int:
+        ids = results_voice_ids(from_results) if from_results is not None else None
+        chosen = VoiceFilter(name=name, older_than=before, voice_ids=ids)
+
+        async def find() -> tuple[tuple[str, ...], list[tuple[str, Voice]]]:
+            async with open_session(options) as session:
+                accounts = (account,) if account is not None else session.accounts
+                return session.accounts, await find_voices(session, accounts, chosen)
+
+        accounts, found = run_async(find)
+        if not found:
+            print_note("no cloned voice matches: nothing to delete")
+            return EXIT_OK
+        out_console.print(
+            voices_table(
+                [voice for _, voice in found],
+                accounts=[owner for owner, _ in found],
+                title=f"cloned voices to delete ({len(found)})",
+            )
+        )
+        count = f"{len(found)} voice{'s' if len(found) != 1 else ''}"
+        if not yes and not _confirm(f"Delete these {count}? This cannot be undone"):
+            print_note("nothing deleted", style="yellow")
+            return EXIT_FAILED
+
+        async def remove() -> list[Deletion]:
+            # The accounts are known by now: no second GET accounts.
+            again = attrs.evolve(options, accounts=accounts)
+            async with open_session(again) as session:
+                return await delete_found(session, found)
+
+        deletions = run_async(remove)
+        failed = [d for d in deletions if d.error is not None]
+        for deletion in deletions:
+            voice = deletion.voice
+            if deletion.error is None:
+                out_console.print(
+                    Text(f"deleted {voice.voice_id} ({voice.voice_name}) on {deletion.account}")
+                )
+            else:
+                print_error(
+                    f"{voice.voice_id} ({voice.voice_name}) on {deletion.account}: "
+                    f"{type(deletion.error).__name__}: {cli_message(deletion.error)}"
+                )
+        summary = f"deleted {len(deletions) - len(failed)} of {count}"
+        if failed:
+            summary += f"; {len(failed)} failed"
+        out_console.print(Text(summary, style="bold red" if failed else "bold green"))
+        return EXIT_FAILED if failed else EXIT_OK
+
+    _execute(options, body)

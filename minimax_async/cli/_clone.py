@@ -46,6 +46,7 @@ from minimax_async.cli._manifest import (
     ManifestRow,
     check_against_api,
 )
+from minimax_async.cli._messages import cli_message
 from minimax_async.cli._output import (
     err_console,
     out_console,
@@ -167,7 +168,7 @@ def _result_record(row: ManifestRow, result: CloneResult) -> dict[str, object]:
         record["adopted"] = False
     if result.error is not None:
         error = unwrap(result.error)
-        record["error"] = {"type": type(error).__name__, "message": redact(str(error))}
+        record["error"] = {"type": type(error).__name__, "message": redact(cli_message(error))}
     started = result.started_at
     record.update(
         queued_at=format_time(result.queued_at),
@@ -382,7 +383,7 @@ def _refuse_or_warn(plan: CapacityPlan, *, allow_partial: bool) -> None:
         return
     raise CliError(
         f"{plan.summary()}. Nothing was uploaded or cloned: free slots "
-        "('minimax-async delete VOICE_ID'), add accounts, or run again with --allow-partial "
+        "('minimax-async delete-voices'), add accounts, or run again with --allow-partial "
         "to clone the jobs that fit",
         EXIT_USAGE,
         details=plan.details(),

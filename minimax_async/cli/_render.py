@@ -119,10 +119,15 @@ def voices_json(
     return rows
 
 
-def voices_table(voices: Sequence[Voice], *, accounts: Sequence[str | None] | None = None) -> Table:
+def voices_table(
+    voices: Sequence[Voice],
+    *,
+    accounts: Sequence[str | None] | None = None,
+    title: str | None = None,
+) -> Table:
     """Voices as a table; with ``accounts`` (one per voice) as cloned voices."""
     cloned = accounts is not None
-    title = f"{'cloned' if cloned else 'system'} voices ({len(voices)})"
+    title = title or f"{'cloned' if cloned else 'system'} voices ({len(voices)})"
     table = Table(title=title, title_justify="left")
     columns = (
         ("account", "voice id", "name", "tags", "created")

@@ -15,7 +15,7 @@ import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 from rich.text import Text
@@ -30,6 +30,7 @@ from minimax_async import (
     ValidationError,
 )
 from minimax_async.cli._manifest import ManifestError
+from minimax_async.cli._messages import cli_message
 from minimax_async.cli._output import (
     add_secret,
     err_console,
@@ -69,6 +70,7 @@ EXIT_USAGE: Final = 2
 #: Interrupted (Ctrl-C, SIGTERM): 128 + SIGINT.
 EXIT_INTERRUPTED: Final = 130
 _MAX_PROBLEMS_SHOWN: Final = 200
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -329,18 +331,16 @@ def report(exc: BaseException, *, debug: bool) -> int:
             err_console.print(
                 f"  … and {len(inner.problems) - _MAX_PROBLEMS_SHOWN} more", style="red"
             )
-    elif isinstance(inner, ValidationError) and inner.field == "account":
-        # The library speaks of its account= argument; the command line of --account.
-        print_error(f"{type(inner).__name__}: {inner.message.replace('account=...', '--account')}")
     elif isinstance(inner, (MiniMaxError, OSError)):
-        print_error(f"{type(inner).__name__}: {inner}")
+        # The library speaks of Python calls; the command line of its commands and options.
+        print_error(f"{type(inner).__name__}: {cli_message(inner)}")
     else:
         hint = "" if debug else " (run with --debug for the traceback)"
         print_error(f"internal error: {type(inner).__name__}: {inner}{hint}")
     return exit_status_for(inner)
 
 
-def run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``main`` on a fresh event loop; Ctrl-C or SIGTERM cancels it cleanly.
 
     A second signal while it unwinds ends the process at once (every results line is
@@ -354,7 +354,7 @@ def run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
     """
     signals = 0
 
-    async def runner() -> int:
+    async def runner() -> T:
         nonlocal signals
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()

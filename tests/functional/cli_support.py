@@ -69,6 +69,7 @@ async def start_cli(
     stdout: IO[bytes] | int = asyncio.subprocess.PIPE,
     stderr: IO[bytes] | int = asyncio.subprocess.PIPE,
     env: Mapping[str, str] | None = None,
+    stdin: int = asyncio.subprocess.DEVNULL,
 ) -> asyncio.subprocess.Process:
     """Start ``python -m minimax_async ARGS`` with ``token`` as ``USEAPI_TOKEN``."""
     return await asyncio.create_subprocess_exec(
@@ -76,17 +77,25 @@ async def start_cli(
         "-m",
         "minimax_async",
         *args,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=stdin,
         stdout=stdout,
         stderr=stderr,
         env=dict(env) if env is not None else cli_env(token),
     )
 
 
-async def run_cli(*args: str, token: str | None, env: Mapping[str, str] | None = None) -> CliRun:
-    """Run ``python -m minimax_async ARGS`` to its end."""
-    process = await start_cli(*args, token=token, env=env)
-    out, err = await asyncio.wait_for(process.communicate(), CLI_TIMEOUT)
+async def run_cli(
+    *args: str,
+    token: str | None,
+    env: Mapping[str, str] | None = None,
+    answer: str | None = None,
+) -> CliRun:
+    """Run ``python -m minimax_async ARGS`` to its end; ``answer`` is written to its stdin
+    (else stdin is closed: a prompt sees no answer)."""
+    stdin = asyncio.subprocess.PIPE if answer is not None else asyncio.subprocess.DEVNULL
+    process = await start_cli(*args, token=token, env=env, stdin=stdin)
+    data = answer.encode() if answer is not None else None
+    out, err = await asyncio.wait_for(process.communicate(data), CLI_TIMEOUT)
     assert process.returncode is not None
     return CliRun(process.returncode, out.decode(), err.decode())
 

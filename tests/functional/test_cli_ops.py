@@ -16,7 +16,14 @@ import pytest
 from minimax_async import Client
 from minimax_async.testing import FakeMiniMax
 
-from .cli_support import read_results, result_lines, run_cli_in_process, write_csv, write_samples
+from .cli_support import (
+    read_results,
+    result_lines,
+    run_cli,
+    run_cli_in_process,
+    write_csv,
+    write_samples,
+)
 
 ACCOUNTS = ("100001", "100002", "100003")
 LISTINGS = {"accounts", "config", "voices"}
@@ -243,3 +250,196 @@ async def test_a_results_path_that_is_the_manifest_is_refused(
         assert "is the manifest" in run.stderr
     assert manifest.read_bytes() == before
     assert three.record.total_requests == 0
+
+
+# ---------------------------------------------------------------------- cleanup in bulk
+
+JAN_2025_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
+DAY_MS = 86_400_000
+
+
+def voice_names(fake: FakeMiniMax, account: str) -> list[str]:
+    """The names of the voices on ``account``."""
+    return sorted(str(v["voice_name"]) for v in fake.voices(account))
+
+
+@pytest.mark.anyio
+async def test_delete_voices_by_name_with_yes(
+    three: FakeMiniMax, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--name 'Demo *' --yes``: the matching voices of every account go, the rest stay."""
+    for account, name in [
+        ("100001", "Demo A"), ("100001", "Demo B"), ("100001", "Keep"), ("100002", "Demo C"),
+        ("100003", "demo lower"),
+    ]:  # fmt: skip
+        three.add_voice(account, name)
+    run = await run_cli_in_process(
+        "--base-url", three.base_url, "delete-voices", "--name", "Demo *", "--yes",
+        token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    assert run.status == 0, run.output
+    assert voice_names(three, "100001") == ["Keep"]
+    assert voice_names(three, "100002") == []
+    assert voice_names(three, "100003") == ["demo lower"]  # the pattern is case-sensitive
+    assert three.record.requests["delete-voice"] == 3
+    assert "deleted 3 of 3 voices" in run.stdout
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("answer", "deleted"),
+    [
+        pytest.param("y\n", True, id="answered-yes"),
+        pytest.param("n\n", False, id="answered-no"),
+        pytest.param("", False, id="no-answer"),
+    ],
+)
+async def test_delete_voices_asks_first(three: FakeMiniMax, answer: str, deleted: bool) -> None:
+    """Without --yes the voices are shown and a prompt on stderr asks; only yes deletes."""
+    three.add_voice("100002", "Old one")
+    three.add_voice("100002", "Old two")
+    run = await run_cli(
+        "--base-url", three.base_url, "delete-voices", "--all", "--account", "100002",
+        token=three.token, answer=answer,
+    )  # fmt: skip
+    assert "Delete these 2 voices? This cannot be undone [y/N]" in run.stderr
+    assert "Old one" in run.stdout
+    assert "Old two" in run.stdout
+    if deleted:
+        assert run.status == 0, run.output
+        assert voice_names(three, "100002") == []
+        assert three.record.requests["delete-voice"] == 2
+    else:
+        assert run.status == 1, run.output
+        assert "nothing deleted" in run.stderr
+        assert voice_names(three, "100002") == ["Old one", "Old two"]
+        assert three.record.requests["delete-voice"] == 0
+
+
+@pytest.mark.anyio
+async def test_delete_voices_older_than_a_date(
+    three: FakeMiniMax, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--older-than 2025-01-03``: voices created before it go, later ones stay."""
+    for day, name in [(0, "Day 0"), (1, "Day 1"), (5, "Day 5")]:
+        # The fake's clock, injected: the voice is created on that day.
+        monkeypatch.setattr(
+            "minimax_async.testing._state.now_ms", lambda day=day: JAN_2025_MS + day * DAY_MS
+        )
+        three.add_voice("100001", name)
+    run = await run_cli_in_process(
+        "--base-url", three.base_url, "delete-voices", "--older-than", "2025-01-03", "--yes",
+        token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    assert run.status == 0, run.output
+    assert voice_names(three, "100001") == ["Day 5"]
+    bad = await run_cli_in_process(
+        "--base-url", three.base_url, "delete-voices", "--older-than", "last week",
+        token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    assert bad.status == 2
+    assert "'last week' is not a date" in bad.output
+
+
+@pytest.mark.anyio
+async def test_delete_voices_a_results_file_created(
+    three: FakeMiniMax,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--from-results``: the voices of the run's results go; a hand-made one stays."""
+    three.add_voice("100001", "By hand")
+    manifest = manifest_of(tmp_path, names(3))
+    results = tmp_path / "results.jsonl"
+    base = ("--base-url", three.base_url)
+    run = await run_cli_in_process(
+        *base, "clone", str(manifest), "--results", str(results),
+        token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    assert run.status == 0, run.output
+    assert sum(len(three.voices(a)) for a in ACCOUNTS) == 4
+    run = await run_cli_in_process(
+        *base, "delete-voices", "--from-results", str(results), "--yes",
+        token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    assert run.status == 0, run.output
+    assert [voice_names(three, a) for a in ACCOUNTS] == [["By hand"], [], []]
+    assert three.record.requests["delete-voice"] == 3
+
+
+@pytest.mark.anyio
+async def test_delete_voices_needs_a_choice(
+    three: FakeMiniMax, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No selector at all, or --all with a filter: a usage error, nothing sent."""
+    for extra in ((), ("--all", "--name", "x*")):
+        run = await run_cli_in_process(
+            "--base-url", three.base_url, "delete-voices", *extra, "--yes",
+            token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+        )  # fmt: skip
+        assert run.status == 2, run.output
+    assert three.record.total_requests == 0
+
+
+@pytest.mark.anyio
+async def test_delete_of_a_missing_id_says_nothing_was_deleted(
+    three: FakeMiniMax, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The API's delete succeeds for any id: the CLI says the voice was not there."""
+    voice = three.add_voice("100002", "Real")
+    base = ("--base-url", three.base_url)
+    missing = "user:1234-minimax:100002-audio:999999"
+    run = await run_cli_in_process(
+        *base, "delete", missing, token=three.token, monkeypatch=monkeypatch, capsys=capsys
+    )
+    assert run.status == 0, run.output
+    assert "nothing was deleted" in run.stderr
+    assert "the API answered OK" in run.stderr
+    assert f"deleted {missing}" not in run.output
+    real = str(voice["voice_id"])
+    run = await run_cli_in_process(
+        *base, "delete", real, token=three.token, monkeypatch=monkeypatch, capsys=capsys
+    )
+    assert run.status == 0, run.output
+    assert f"deleted {real} on account 100002" in run.stdout
+    assert three.voices("100002") == []
+
+
+# ---------------------------------------------------------------------- errors in CLI words
+
+
+@pytest.mark.anyio
+async def test_errors_name_cli_commands_not_python_methods(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The slot error of a failed job and the missing-account error speak of commands."""
+    async with FakeMiniMax(accounts=["100001", "100002"], clone_latency=0.005) as fake:
+        for account in ("100001", "100002"):
+            for i in range(3):
+                fake.add_voice(account, f"Old {i}")
+        manifest = manifest_of(tmp_path, names(3))
+        results = tmp_path / "results.jsonl"
+        base = ("--base-url", fake.base_url)
+        run = await run_cli_in_process(
+            *base, "clone", str(manifest), "--results", str(results), "--allow-partial",
+            token=fake.token, monkeypatch=monkeypatch, capsys=capsys,
+        )  # fmt: skip
+        assert run.status == 1, run.output
+        failed = [r for r in result_lines(results) if r["status"] == "failed"]
+        assert len(failed) == 1
+        error = failed[0]["error"]
+        assert isinstance(error, dict)
+        assert error["type"] == "VoiceSlotsExhaustedError"
+        message = str(error["message"])
+        assert "'minimax-async delete-voices'" in message
+        assert "Client." not in message
+        assert "Client." not in run.output
+        run = await run_cli_in_process(
+            *base, "delete", "1234567890", token=fake.token, monkeypatch=monkeypatch, capsys=capsys
+        )
+        assert run.status == 2, run.output
+        assert "'minimax-async delete' needs an account" in run.stderr
+        assert "--account" in run.stderr
+        assert "account=" not in run.stderr
+        assert "delete_voice" not in run.stderr
