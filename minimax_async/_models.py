@@ -211,8 +211,13 @@ class CreateMp3Request:
         vol: Volume, greater than 0.
         speed: 0.5 to 2.
         pitch: -12 to 12.
-        deepen_lighten, stronger_softer, nasal_crisp: -100 to 100.
-        spacious_echo, lofi_telephone, robotic, auditorium_echo: effects on or off.
+        deepen_lighten: -100 to 100.
+        stronger_softer: -100 to 100.
+        nasal_crisp: -100 to 100.
+        spacious_echo: Effect on or off.
+        lofi_telephone: Effect on or off.
+        robotic: Effect on or off.
+        auditorium_echo: Effect on or off.
     """
 
     text: str = attrs.field(validator=[_non_empty_text, _max_length(MAX_MP3_TEXT_LENGTH)])
