@@ -72,6 +72,8 @@ class ServerRecord:
         clone_spans: When each admitted clone was in flight, in finishing order.
         faults_applied: Each injected fault that took effect, with its endpoint, in order
             (an ``after_effect`` fault only counts when the real answer was a success).
+        faults_applied_at: When each entry of ``faults_applied`` took effect
+            (``time.monotonic()``, the clock of ``clone_spans``), in the same order.
     """
 
     requests: Counter[str] = attrs.Factory(Counter)
@@ -85,6 +87,7 @@ class ServerRecord:
     uploads: int = 0
     clone_spans: list[CloneSpan] = attrs.Factory(list)
     faults_applied: list[tuple[str, Fault]] = attrs.Factory(list)
+    faults_applied_at: list[float] = attrs.Factory(list)
 
     @property
     def total_requests(self) -> int:
@@ -109,6 +112,11 @@ class ServerRecord:
         self.uploads = 0
         self.clone_spans.clear()
         self.faults_applied.clear()
+        self.faults_applied_at.clear()
+
+    def _fault_applied(self, endpoint: str, fault: Fault) -> None:
+        self.faults_applied.append((endpoint, fault))
+        self.faults_applied_at.append(time.monotonic())
 
     def _clone_admitted(self, account: str) -> None:
         in_flight = self.clones_in_flight.get(account, 0) + 1

@@ -424,7 +424,7 @@ class FakeMiniMax:
                 return error_response(status[0], status[1])
         fault = self._faults.take(name, account)
         if fault is not None and not fault.after_effect:
-            record.faults_applied.append((name, fault))
+            record._fault_applied(name, fault)
             early = await self._apply_fault(request, fault)
             if early is not None:
                 return early
@@ -438,7 +438,7 @@ class FakeMiniMax:
         except ApiError as exc:
             response = exc.response()
         if fault is not None and fault.after_effect and 200 <= response.status < 300:
-            record.faults_applied.append((name, fault))
+            record._fault_applied(name, fault)
             replaced = await self._apply_fault(request, fault)
             if replaced is not None:
                 return replaced

@@ -59,6 +59,8 @@ class WorkerProcess:
     ready: asyncio.Event = attrs.Factory(asyncio.Event)
     stderr: bytearray = attrs.Factory(bytearray)
     killed: bool = False
+    #: The jobs a ``step_by_step`` worker started, in order.
+    started: list[str] = attrs.Factory(list)
     #: Its stdout ended (it exited, or is about to).
     eof: bool = False
     _tasks: list[asyncio.Task[None]] = attrs.Factory(list)
@@ -79,8 +81,12 @@ class WorkerProcess:
 
     async def go(self) -> None:
         """Let a worker started with ``wait_for_go`` begin its jobs."""
+        await self.send("go")
+
+    async def send(self, line: str) -> None:
+        """Write one line to the worker's stdin (``go``, a job name, ``end``)."""
         assert self.process.stdin is not None
-        self.process.stdin.write(b"go\n")
+        self.process.stdin.write(line.encode() + b"\n")
         await self.process.stdin.drain()
 
     def kill(self) -> None:
@@ -203,6 +209,8 @@ class Fleet:
                 worker.errors[event["name"]] = event["error"]
             elif kind == "done":
                 worker.done = event
+            elif kind == "started":
+                worker.started.append(event["name"])
             async with self._changed:
                 self._changed.notify_all()
         worker.eof = True
@@ -235,6 +243,12 @@ class Scenario:
     clone_timeout: float = 120.0
     max_retry_after: float = 120.0
     retry_attempts: int = 5
+    max_parallel_clones: int = 2
+    max_voices_per_account: int = 1000
+    #: The accounts the jobs are pinned to, round-robin (``None``: all the server's).
+    job_accounts: tuple[str, ...] | None = None
+    #: Workers start their jobs one stdin line at a time (``WorkerProcess.send``).
+    step_by_step: bool = False
     #: Longest the whole run may take once started.
     timeout: float = 120.0
 
@@ -267,14 +281,19 @@ def worker_configs(scenario: Scenario, fake: FakeMiniMax) -> list[tuple[str, Wor
             base_url=fake.base_url,
             token=fake.token,
             accounts=fake.accounts,
-            jobs=pinned_jobs(label, scenario.jobs_per_process, fake.accounts),
+            jobs=pinned_jobs(
+                label, scenario.jobs_per_process, scenario.job_accounts or fake.accounts
+            ),
             coordinator=scenario.redis_url,
             namespace=scenario.namespace,
             coordinator_options=dict(scenario.coordinator_options),
             clone_timeout=scenario.clone_timeout,
             max_retry_after=scenario.max_retry_after,
             retry_attempts=scenario.retry_attempts,
-            wait_for_go=True,
+            max_parallel_clones=scenario.max_parallel_clones,
+            max_voices_per_account=scenario.max_voices_per_account,
+            wait_for_go=not scenario.step_by_step,
+            step_by_step=scenario.step_by_step,
         )
         configs.append((label, config))
     return configs

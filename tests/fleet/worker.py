@@ -5,7 +5,9 @@ sample per account, prints ``{"event": "ready"}``, waits for a line on stdin whe
 (so that the parent can start every process's jobs at once), then clones its jobs with
 ``asyncio.gather`` over ``clone_voice`` and prints one JSON line per job as it ends:
 ``{"event": "result", "name", "voice_id", "account"}`` or ``{"event": "error", "name",
-"error"}``. It ends with ``{"event": "done", "cpu_seconds", "coordinator"}``.
+"error"}``. It ends with ``{"event": "done", "cpu_seconds", "coordinator"}``. With
+``step_by_step`` it starts one job per stdin line naming it (answering ``{"event":
+"started", "name"}``) until a line ``end``.
 """
 
 from __future__ import annotations
@@ -55,8 +57,12 @@ class WorkerConfig:
     #: Retry-After values above this are cut short (keeps uncoordinated baselines finite).
     max_retry_after: float = 120.0
     retry_attempts: int = 5
+    max_parallel_clones: int = 2
     #: Wait for one line on stdin after "ready" before cloning.
     wait_for_go: bool = False
+    #: Instead of cloning every job at once, start one job per stdin line naming it,
+    #: until a line "end" (so the parent decides the order jobs are queued across processes).
+    step_by_step: bool = False
 
     def to_json(self) -> str:
         """The config as the one command-line argument of the worker."""
@@ -83,9 +89,10 @@ def _make_coordinator(config: WorkerConfig) -> Any:
     )
 
 
-async def _read_go_line() -> None:
+async def _read_line() -> str:
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.readline)
+    line: str = await loop.run_in_executor(None, sys.stdin.readline)
+    return line.strip()
 
 
 async def run(config: WorkerConfig) -> None:
@@ -103,6 +110,7 @@ async def run(config: WorkerConfig) -> None:
         base_url=config.base_url,
         accounts=config.accounts,
         max_voices_per_account=config.max_voices_per_account,
+        max_parallel_clones=config.max_parallel_clones,
         clone_timeout=config.clone_timeout,
         retry=retry,
         **options,
@@ -114,7 +122,7 @@ async def run(config: WorkerConfig) -> None:
         }
         _emit("ready")
         if config.wait_for_go:
-            await _read_go_line()
+            await _read_line()
         cpu_start = time.process_time()
 
         async def clone(job: Job) -> None:
@@ -131,7 +139,15 @@ async def run(config: WorkerConfig) -> None:
             else:
                 _emit("result", name=job.name, voice_id=voice.voice_id, account=voice.account)
 
-        await asyncio.gather(*(clone(job) for job in config.jobs))
+        if config.step_by_step:
+            jobs = {job.name: job for job in config.jobs}
+            tasks = []
+            while (name := await _read_line()) not in ("end", ""):
+                tasks.append(asyncio.create_task(clone(jobs[name])))
+                _emit("started", name=name)
+            await asyncio.gather(*tasks)
+        else:
+            await asyncio.gather(*(clone(job) for job in config.jobs))
         cpu = time.process_time() - cpu_start
         statistics = _coordinator_statistics(coordinator)
     _emit("done", cpu_seconds=cpu, coordinator=statistics)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -704,8 +705,11 @@ async def test_fault_status_once(api: Api) -> None:
     api.fake.faults.add("config", Fault(status=503, message="busy", retry_after="2"), account=OTHER)
     params = {"account": ACCOUNT}
     assert (await api.request("GET", "/audio/config", params=params)).status == 200
+    before = time.monotonic()
     faulted = await api.request("GET", "/audio/config", params={"account": OTHER})
     assert faulted.status == 503
+    [applied_at] = api.fake.record.faults_applied_at
+    assert before <= applied_at <= time.monotonic()
     assert faulted.body == {"error": "busy", "code": 503}
     assert faulted.headers["Retry-After"] == "2"
     assert (await api.request("GET", "/audio/config", params={"account": OTHER})).status == 200
