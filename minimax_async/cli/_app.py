@@ -6,7 +6,6 @@ The functions here only parse options and hand over: manifests to ``_manifest``,
 
 # Typer reads these annotations at run time: no ``from __future__ import annotations``.
 
-import math
 import shlex
 import sys
 import tempfile
@@ -72,7 +71,12 @@ from minimax_async.cli._render import (
     voices_table,
 )
 from minimax_async.cli._results import History, read_history
-from minimax_async.cli._sandbox import DEMO_VOICES, SANDBOX_ACCOUNTS, demo_manifest
+from minimax_async.cli._sandbox import (
+    DEMO_VOICES,
+    SANDBOX_ACCOUNTS,
+    demo_manifest,
+    sandbox_accounts,
+)
 from minimax_async.cli._session import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -335,9 +339,16 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """Clone generated voices across three sandbox accounts, with live progress."""
+    """Clone generated voices across the sandbox accounts (4 each), with live progress."""
     options = _global(ctx)
-    slots = max(MAX_VOICES_PER_ACCOUNT, math.ceil(voices / len(SANDBOX_ACCOUNTS)))
+    demo_accounts = sandbox_accounts(voices)
+    if len(demo_accounts) > len(SANDBOX_ACCOUNTS):
+        print_note(
+            f"demo: {voices} voices at {MAX_VOICES_PER_ACCOUNT} per account (the real limit) "
+            f"need {len(demo_accounts)} sandbox accounts; a useapi.net subscription has "
+            f"{len(SANDBOX_ACCOUNTS)} per service",
+            style="yellow",
+        )
 
     def body() -> int:
         with tempfile.TemporaryDirectory(prefix="minimax-async-demo-") as folder:
@@ -345,7 +356,9 @@ def demo(
             path = results if results is not None else Path(folder) / "results.jsonl"
 
             async def main() -> int:
-                async with open_session(options, voice_slots=slots, force_sandbox=True) as session:
+                async with open_session(
+                    options, force_sandbox=True, sandbox_accounts=demo_accounts
+                ) as session:
                     clone_options = CloneOptions(
                         results=path,
                         title=f"demo: {voices} voices on {len(session.accounts)} sandbox accounts",

@@ -72,6 +72,25 @@ def _wants_live(console: Console) -> bool:
     return real_tty and not console.is_dumb_terminal
 
 
+def _busiest(
+    rows: Sequence[tuple[str, Counter[JobState]]], shown: int
+) -> tuple[list[tuple[str, Counter[JobState]]], list[tuple[str, Counter[JobState]]]]:
+    """The ``shown - 1`` busiest rows (in their display order) and the rest, to be folded
+    into one row. Busiest: most jobs at work (uploading, ready, cloning), then most queued;
+    the row of jobs without an account yet is always kept."""
+    keep = max(0, shown - 1)
+
+    def busy(index: int) -> tuple[int, int, int, int]:
+        name, counts = rows[index]
+        working = sum(counts[s] for s in (JobState.UPLOADING, JobState.READY, JobState.CLONING))
+        return (name != _UNASSIGNED, -working, -counts[JobState.QUEUED], index)
+
+    chosen = set(sorted(range(len(rows)), key=busy)[:keep])
+    kept = [row for i, row in enumerate(rows) if i in chosen]
+    folded = [row for i, row in enumerate(rows) if i not in chosen]
+    return kept, folded
+
+
 def _per_minute(count: int, elapsed: float) -> str:
     return f"{count * _SECONDS_PER_MINUTE / elapsed:.1f}/min" if elapsed > 0 and count else "-"
 
@@ -204,17 +223,49 @@ class ProgressView:
         )
 
     def _render(self) -> Group:
+        """One frame: the summary line (totals, rate, ETA) first, then the table, folded to
+        fit the terminal's height so that neither the summary nor the totals row scrolls
+        away: the busiest accounts get rows, the others share one."""
+        rows = self._rows()
+        height = self._console.size.height - 1  # the line the cursor rests on
+        shown = len(rows)
+        frame = self._frame(rows, shown)
+        while shown > 1 and self._height_of(frame) > height:
+            # One row less for accounts, one for the folded row: re-measure (headers and
+            # long account names may wrap).
+            shown = min(shown - 1, max(1, height - (self._height_of(frame) - shown) - 1))
+            frame = self._frame(rows, shown)
+        return frame
+
+    def _height_of(self, frame: Group) -> int:
+        return len(self._console.render_lines(frame, self._console.options, pad=False))
+
+    def _frame(self, rows: list[tuple[str, Counter[JobState]]], shown: int) -> Group:
+        """The frame with at most ``shown`` rows of accounts (the rest folded into one)."""
         elapsed = self._elapsed()
         table = Table(title=Text(self._title, style="bold"), title_justify="left", expand=False)
         table.add_column("account")
         for state in _STATES:
             table.add_column(state.value, justify="right")
         table.add_column("rate", justify="right")
-        for name, counts in self._rows():
+        if shown < len(rows):
+            kept, folded = _busiest(rows, shown)
+        else:
+            kept, folded = rows, []
+        for name, counts in kept:
             table.add_row(
                 Text(name),
                 *(str(counts[state]) for state in _STATES),
                 _per_minute(counts[JobState.DONE] + counts[JobState.FAILED], elapsed),
+            )
+        if folded:
+            rest: Counter[JobState] = Counter()
+            for _, counts in folded:
+                rest.update(counts)
+            table.add_row(
+                Text(f"+{len(folded)} more", style="dim"),
+                *(Text(str(rest[state]), style="dim") for state in _STATES),
+                _per_minute(rest[JobState.DONE] + rest[JobState.FAILED], elapsed),
             )
         totals = self._progress.counts
         table.add_section()
@@ -223,7 +274,7 @@ class ProgressView:
             *(Text(str(totals[state]), style="bold") for state in _STATES),
             _per_minute(self._progress.finished, elapsed),
         )
-        return Group(table, Text(self._summary(), style="cyan"))
+        return Group(Text(self._summary(), style="cyan"), table)
 
     def _print_line(self, *, force: bool = False) -> None:
         if not (self._dirty or force):

@@ -12,9 +12,10 @@ Four kinds of line, told apart by ``type``:
   ``adopted``) or ``"failed"`` (``error``: ``type`` and ``message``).
 * ``end``: the run ended (``status``: ``complete``, ``interrupted`` or ``aborted``).
 
-While a run writes the file it holds an exclusive ``flock`` on it (so two runs cannot share
-one file) and touches its modification time every second, so that the next run knows when a
-killed run was last alive.
+While a run writes the file it holds an exclusive lock (``filelock``, on ``FILE.lock`` next to
+it: ``flock`` on POSIX, ``LockFileEx`` on Windows), so two runs cannot share one file, and it
+touches the file's modification time every second, so that the next run knows when a killed
+run was last alive.
 """
 
 from __future__ import annotations
@@ -30,11 +31,9 @@ from pathlib import Path
 from typing import IO, Final
 
 import attrs
+from filelock import FileLock, Timeout
 
 from minimax_async.cli._manifest import JobKey
-
-if sys.platform != "win32":
-    import fcntl
 
 __all__ = [
     "HEARTBEAT_SECONDS",
@@ -43,6 +42,7 @@ __all__ = [
     "ResultsBusyError",
     "ResultsFile",
     "format_time",
+    "lock_path",
     "parse_time",
     "read_history",
 ]
@@ -182,6 +182,11 @@ def read_history(path: Path) -> History:
     return History.parse(data)
 
 
+def lock_path(path: Path) -> Path:
+    """The lock file of a results file: ``FILE.lock`` beside it."""
+    return path.with_name(path.name + ".lock")
+
+
 def _job_key(record: Mapping[str, object]) -> JobKey | None:
     name = record.get("voice_name")
     pinned = record.get("pinned_account")
@@ -197,9 +202,10 @@ class ResultsFile:
     the process that wrote it last was alive (its last heartbeat or write).
     """
 
-    def __init__(self, path: Path, file: IO[bytes], created: bool) -> None:
+    def __init__(self, path: Path, file: IO[bytes], created: bool, lock: FileLock) -> None:
         self.path = path
         self._file = file
+        self._lock = lock
         self.created = created
         stat = os.fstat(file.fileno())
         self.last_alive = stat.st_mtime
@@ -216,22 +222,27 @@ class ResultsFile:
             ResultsBusyError: Another process holds the file's lock.
             OSError: The file cannot be opened.
         """
-        created = not path.exists()
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        lock = FileLock(lock_path(path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise ResultsBusyError(
+                f"another minimax-async run is writing {path}; wait for it to end"
+            ) from None
+        try:
+            created = not path.exists()
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        except BaseException:
+            lock.release()
+            raise
         file = os.fdopen(fd, "a+b")
         try:
-            if sys.platform != "win32":
-                try:
-                    fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise ResultsBusyError(
-                        f"another minimax-async run is writing {path}; wait for it to end"
-                    ) from None
             if created:
                 _fsync_folder(path.parent)
-            return cls(path, file, created)
+            return cls(path, file, created, lock)
         except BaseException:
             file.close()
+            lock.release()
             raise
 
     def append(self, record: Mapping[str, object]) -> None:
@@ -252,8 +263,12 @@ class ResultsFile:
             os.utime(self.path, (now, now))
 
     def close(self) -> None:
-        """Release the lock and close the file."""
-        self._file.close()
+        """Close the file and release the lock (the lock file stays: removing it could let
+        a waiting run and a new one both hold a lock)."""
+        try:
+            self._file.close()
+        finally:
+            self._lock.release()
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -8,13 +8,14 @@ process.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from minimax_async import VoiceJob
+from minimax_async import MAX_VOICES_PER_ACCOUNT, VoiceJob
 from minimax_async.cli._manifest import Manifest, ManifestRow
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ __all__ = [
     "SANDBOX_ACCOUNTS",
     "SANDBOX_CLONE_LATENCY",
     "demo_manifest",
+    "describe_accounts",
+    "sandbox_accounts",
     "start_sandbox",
 ]
 
@@ -39,7 +42,8 @@ SANDBOX_CLONE_LATENCY: Final = (0.3, 1.5)
 SANDBOX_REQUEST_LATENCY: Final = 0.02
 #: The ``Retry-After`` of the sandbox's over-capacity 429.
 SANDBOX_RETRY_AFTER: Final = 0.2
-#: Voices ``demo`` clones by default: four per sandbox account, the real per-account limit.
+#: Voices ``demo`` clones by default: four per sandbox account, the real per-account limit
+#: (more voices get more sandbox accounts, never more voices per account).
 DEMO_VOICES: Final = 12
 _DEMO_SAMPLE_SECONDS: Final = (10.5, 11.0, 11.5)
 _DEMO_BASE_PITCH: Final = 160.0
@@ -51,17 +55,35 @@ _DEMO_NAMES: Final = (
 )  # fmt: skip
 
 
+def sandbox_accounts(voices: int, *, voice_slots: int = MAX_VOICES_PER_ACCOUNT) -> tuple[str, ...]:
+    """The sandbox accounts that hold ``voices`` voices at ``voice_slots`` each: the three
+    usual ones, or as many more (``100004``, ...) as it takes."""
+    needed = max(len(SANDBOX_ACCOUNTS), math.ceil(voices / voice_slots))
+    first = int(SANDBOX_ACCOUNTS[0])
+    return tuple(str(first + i) for i in range(needed))
+
+
+def describe_accounts(accounts: Sequence[str]) -> str:
+    """``"100001, 100002, 100003"``, or ``"100001 to 100025 (25)"`` for many."""
+    if len(accounts) <= len(SANDBOX_ACCOUNTS):
+        return ", ".join(accounts)
+    return f"{accounts[0]} to {accounts[-1]} ({len(accounts)})"
+
+
 @asynccontextmanager
-async def start_sandbox(*, voice_slots: int) -> AsyncIterator[FakeMiniMax]:
+async def start_sandbox(
+    *, voice_slots: int, accounts: Sequence[str] = SANDBOX_ACCOUNTS
+) -> AsyncIterator[FakeMiniMax]:
     """Serve the fake API on 127.0.0.1 for the duration of the block.
 
     Args:
         voice_slots: Cloned voices each sandbox account holds.
+        accounts: The sandbox's accounts.
     """
     from minimax_async.testing import FakeMiniMax
 
     async with FakeMiniMax(
-        accounts=SANDBOX_ACCOUNTS,
+        accounts=accounts,
         max_voices_per_account=voice_slots,
         clone_latency=SANDBOX_CLONE_LATENCY,
         request_latency=SANDBOX_REQUEST_LATENCY,

@@ -40,7 +40,7 @@ from minimax_async.cli._output import (
     print_warning,
     redact,
 )
-from minimax_async.cli._sandbox import SANDBOX_ACCOUNTS, start_sandbox
+from minimax_async.cli._sandbox import SANDBOX_ACCOUNTS, describe_accounts, start_sandbox
 
 __all__ = [
     "EXIT_FAILED",
@@ -227,6 +227,7 @@ async def open_session(
     auto_sandbox: bool = False,
     force_sandbox: bool = False,
     coordinator: Any = None,
+    sandbox_accounts: Sequence[str] = SANDBOX_ACCOUNTS,
 ) -> AsyncIterator[Session]:
     """Start the sandbox if asked, find the accounts, and open a client.
 
@@ -236,6 +237,7 @@ async def open_session(
         resolve_accounts: Find the usable accounts (``--accounts``, else GET accounts).
         auto_sandbox: Use the sandbox when no token is given at all (``clone``).
         force_sandbox: Always use the sandbox (``demo``).
+        sandbox_accounts: The sandbox's accounts, when it is used.
         coordinator: A ``RedisCoordinator`` shared with other runs (``clone --coordinator``);
             ``None`` keeps the limits within this process.
 
@@ -269,12 +271,14 @@ async def open_session(
         if sandbox:
             if options.base_url is not None:
                 print_warning("--base-url is ignored in the sandbox")
-            fake = await stack.enter_async_context(start_sandbox(voice_slots=voice_slots))
+            fake = await stack.enter_async_context(
+                start_sandbox(voice_slots=voice_slots, accounts=sandbox_accounts)
+            )
             add_secret(fake.token)
             token, base_url = fake.token, fake.base_url
             if not auto_sandbox or options.sandbox:
                 print_note(
-                    f"sandbox: built-in fake server, accounts {', '.join(SANDBOX_ACCOUNTS)}",
+                    f"sandbox: built-in fake server, accounts {describe_accounts(fake.accounts)}",
                     style="dim",
                 )
         else:

@@ -8,12 +8,14 @@ loop serves the fake; the prompt tests run it as a subprocess so that a real std
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from minimax_async import Client
+from minimax_async.cli._results import ResultsBusyError, ResultsFile, lock_path
 from minimax_async.testing import FakeMiniMax
 
 from .cli_support import (
@@ -443,3 +445,60 @@ async def test_errors_name_cli_commands_not_python_methods(
         assert "--account" in run.stderr
         assert "account=" not in run.stderr
         assert "delete_voice" not in run.stderr
+
+
+# ---------------------------------------------------------------------- the results-file lock
+
+
+def test_the_results_lock_keeps_a_second_writer_out(tmp_path: Path) -> None:
+    """The lock (filelock, ``FILE.lock``) refuses a second writer until the first closes."""
+    path = tmp_path / "results.jsonl"
+    first = ResultsFile.open(path)
+    try:
+        with pytest.raises(ResultsBusyError, match="another minimax-async run is writing"):
+            ResultsFile.open(path)
+        assert lock_path(path).exists()
+    finally:
+        first.close()
+    ResultsFile.open(path).close()
+
+
+@pytest.mark.anyio
+async def test_a_clone_refuses_a_results_file_another_process_writes(
+    three: FakeMiniMax, tmp_path: Path
+) -> None:
+    """A results file locked by another process: exit 2 before any upload, file untouched."""
+    manifest = manifest_of(tmp_path, names(2))
+    results = tmp_path / "results.jsonl"
+    held = ResultsFile.open(results)
+    try:
+        run = await run_cli(
+            "--base-url", three.base_url, "clone", str(manifest), "--results", str(results),
+            token=three.token,
+        )  # fmt: skip
+    finally:
+        held.close()
+    assert run.status == 2, run.output
+    assert f"another minimax-async run is writing {results}" in run.stderr
+    assert results.read_bytes() == b""
+    assert three.record.uploads == 0
+
+
+# ---------------------------------------------------------------------- the demo
+
+
+@pytest.mark.anyio
+async def test_demo_keeps_four_voices_per_account_and_adds_accounts() -> None:
+    """``demo --voices 20``: five sandbox accounts of 4 voices, and the note says so."""
+    run = await run_cli("demo", "--voices", "20", token=None)
+    assert run.status == 0, run.output
+    assert "20 voices at 4 per account (the real limit) need 5 sandbox accounts" in run.stderr
+    assert "20 done (0 adopted), 0 failed" in run.stdout
+    rows = [line for line in run.stdout.splitlines() if "Demo " in line]
+    per_account = Counter(
+        next(cell.strip() for cell in row.split("│") if cell.strip().startswith("1000"))
+        for row in rows
+    )
+    assert len(rows) == 20
+    assert max(per_account.values()) <= 4
+    assert len(per_account) == 5
