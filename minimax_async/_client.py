@@ -18,12 +18,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from datetime import datetime, timedelta, timezone
 from functools import cache, partial
 from types import TracebackType
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
 import attrs
 from anyio.abc import TaskGroup
+
+if TYPE_CHECKING:
+    import aiohttp
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -65,7 +68,13 @@ from ._scheduler import (
     Ticket,
     out_of_rotation_error,
 )
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
+from ._transport import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    SSLOption,
+    Transport,
+    make_transport,
+)
 from ._wire import (
     DEFAULT_CLIPS_PAGE_SIZE,
     DEFAULT_VOICES_PAGE_SIZE,
@@ -226,8 +235,12 @@ class Client:
         max_parallel_clones: Clone requests in flight per account: 1 or 2.
         max_voices_per_account: Cloned voices an account holds (4); ``None`` stops the
             client from counting them.
-        timeout: Seconds for an ordinary request.
-        clone_timeout: Seconds for one clone request (time queued does not count).
+        timeout: Seconds the server may stay silent on an ordinary request: once the
+            request is sent, before its answer starts and between the answer's chunks.
+            Sending the request's body does not count (an upload has its own allowance,
+            below), nor does opening the connection (``connect_timeout``).
+        clone_timeout: The same for one clone request (time queued does not count): the
+            API answers a clone only when it is done, up to a minute later.
         retry: How transient failures are retried.
         account_cooldown: Seconds an account stays out of rotation after a 596 or 412.
         recheck_delay: After an ambiguous clone failure whose voice is not listed, seconds
@@ -239,13 +252,40 @@ class Client:
             account only once, and reuse its file id: many jobs cloned from shared recordings
             then cost one upload per account, and keep their free choice of account. Off by
             default, because the API does not say how long a file id stays usable.
-        connection_limit: Most HTTP connections open at once.
+        connection_limit: Most HTTP connections open at once (not used with ``session``:
+            the session's connector has its own limit).
         max_response_bytes: Most bytes of a successful answer the client reads (after
             decompression); a longer one raises :class:`ResponseTooLargeError` and is not
             read further. Error answers are read only as far as their message needs.
+        proxy: An ``http://`` or ``https://`` proxy URL (``user:password@`` allowed) that
+            every request goes through; https requests tunnel through it with CONNECT.
+            ``None``: the environment's proxy if ``trust_env``, else none.
+        ssl: How the server's TLS certificate is verified. ``None``: against the system's
+            CAs. An ``ssl.SSLContext``: used as is (a client certificate goes in it too).
+            A CA file path (``str`` or ``os.PathLike``, PEM): trust exactly the CAs in it,
+            e.g. a corporate proxy's CA. ``False`` **turns verification off**: anyone on
+            the network path can then read and change the traffic, the API token
+            included; only for a test server you control. It is logged as a warning.
+        trust_env: Read ``HTTPS_PROXY`` / ``HTTP_PROXY`` (and lower-case forms) and
+            ``NO_PROXY`` once, when the client is created, as curl does; an explicit
+            ``proxy`` wins. ``False``: ignore them.
+        session: An ``aiohttp.ClientSession`` of your own to send through (its connector,
+            limits, cookies, default headers and trace configs apply). The client never
+            closes it: ``aclose()`` leaves it open. ``proxy``, ``ssl`` and ``trust_env``
+            still apply, per request; a session created with ``trust_env=True`` reads the
+            environment itself, so ``trust_env=False`` with it is refused. The token is
+            sent with each request, never stored in the session.
+        connect_timeout: Seconds for opening one connection: TCP connect, a proxy's
+            CONNECT tunnel and the TLS handshake (waiting for a free connection of the
+            pool does not count). A connection that cannot be opened in time is a
+            ``ConnectError``: nothing was sent. The whole exchange of a request is bounded
+            as well, so that nothing waits forever: ``connect_timeout`` + its timeout +
+            one second per 64 KiB of body (a 20 MB upload gets five minutes to be sent).
 
     Raises:
-        ConfigurationError: No token, a bad base URL, or a bad limit.
+        ConfigurationError: No token, a bad base URL, a bad limit, a bad proxy URL (given
+            or in the environment), an unusable ``ssl`` (e.g. a missing CA file), or a
+            ``session`` that is not an open ``aiohttp.ClientSession``.
     """
 
     def __init__(
@@ -266,6 +306,11 @@ class Client:
         reuse_uploads: bool = False,
         connection_limit: int = 100,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        proxy: str | None = None,
+        ssl: SSLOption = None,
+        trust_env: bool = True,
+        session: aiohttp.ClientSession | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     ) -> None:
         token = token if token is not None else os.environ.get(TOKEN_ENV_VAR)
         if not token:
@@ -299,11 +344,16 @@ class Client:
         self._max_parallel_clones = max_parallel_clones
         self._max_voices = max_voices_per_account
         self._shared = _Shared(
-            transport=Transport(
+            transport=make_transport(
                 _check_base_url(base_url, base_url_name),
                 token,
-                connection_limit,
+                connection_limit=connection_limit,
                 max_response_bytes=max_response_bytes,
+                connect_timeout=connect_timeout,
+                proxy=proxy,
+                ssl=ssl,
+                trust_env=trust_env,
+                session=session,
             ),
             scheduler=CloneScheduler(
                 accounts=account_list,

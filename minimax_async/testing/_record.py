@@ -74,6 +74,8 @@ class ServerRecord:
             (an ``after_effect`` fault only counts when the real answer was a success).
         faults_applied_at: When each entry of ``faults_applied`` took effect
             (``time.monotonic()``, the clock of ``clone_spans``), in the same order.
+        user_agents: Requests per ``User-Agent`` header value (``""`` when absent), counting
+            the same requests as ``requests``.
     """
 
     requests: Counter[str] = attrs.Factory(Counter)
@@ -88,6 +90,7 @@ class ServerRecord:
     clone_spans: list[CloneSpan] = attrs.Factory(list)
     faults_applied: list[tuple[str, Fault]] = attrs.Factory(list)
     faults_applied_at: list[float] = attrs.Factory(list)
+    user_agents: Counter[str] = attrs.Factory(Counter)
 
     @property
     def total_requests(self) -> int:
@@ -113,6 +116,7 @@ class ServerRecord:
         self.clone_spans.clear()
         self.faults_applied.clear()
         self.faults_applied_at.clear()
+        self.user_agents.clear()
 
     def _fault_applied(self, endpoint: str, fault: Fault) -> None:
         self.faults_applied.append((endpoint, fault))

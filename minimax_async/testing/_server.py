@@ -16,6 +16,7 @@ from minimax_async.testing._http import ApiError, Call, error_response, read_fie
 from minimax_async.testing._state import AccountState, ServerState, parse_audio_id
 
 if TYPE_CHECKING:
+    import ssl
     from types import TracebackType
 
     from minimax_async.testing._gate import CloneGate
@@ -162,6 +163,8 @@ class FakeMiniMax:
         cancel_on_disconnect: Cancel a handler when its client disconnects. By default,
             like the real service, a clone whose client went away still completes and
             occupies a slot.
+        ssl_context: Serve HTTPS with this server-side context (e.g. from a throwaway CA
+            made with ``trustme``); ``base_url`` then starts with ``https://``.
 
     Raises:
         ValueError: Malformed token or out-of-range setting.
@@ -180,6 +183,7 @@ class FakeMiniMax:
         retry_after: float = 1.0,
         system_voice_count: int = 1200,
         cancel_on_disconnect: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if isinstance(accounts, str):
             raise ValueError("accounts must be a sequence of account ids, not one string")
@@ -204,6 +208,7 @@ class FakeMiniMax:
         )
         self._faults = FaultPlan()
         self._cancel_on_disconnect = cancel_on_disconnect
+        self._ssl_context = ssl_context
         self._app: web.Application | None = None
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -242,7 +247,7 @@ class FakeMiniMax:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, _HOST, 0)
+            site = web.TCPSite(runner, _HOST, 0, ssl_context=self._ssl_context)
             await site.start()
             address = runner.addresses[0]
         except BaseException:
@@ -284,14 +289,16 @@ class FakeMiniMax:
 
     @property
     def base_url(self) -> str:
-        """The API base URL, ``http://127.0.0.1:<port>/v1/minimax`` (no trailing slash).
+        """The API base URL, ``http://127.0.0.1:<port>/v1/minimax`` (no trailing slash;
+        ``https://`` with ``ssl_context``).
 
         Raises:
             RuntimeError: The server is not running.
         """
         if self._port is None or self._runner is None:
             raise RuntimeError("FakeMiniMax is not running; use 'async with' or start()")
-        return f"http://{_HOST}:{self._port}{BASE_PATH}"
+        scheme = "http" if self._ssl_context is None else "https"
+        return f"{scheme}://{_HOST}:{self._port}{BASE_PATH}"
 
     @property
     def token(self) -> str:
@@ -408,6 +415,7 @@ class FakeMiniMax:
         record = state.record
         name = endpoint.name
         record.requests[name] += 1
+        record.user_agents[request.headers.get("User-Agent", "")] += 1
         if request.headers.get("Authorization") != state.auth_header:
             record.requests_by_account[(name, None)] += 1
             return error_response(401, "Unauthorized")
