@@ -59,6 +59,7 @@ from minimax_async.cli._output import (
     print_error,
     print_note,
     print_warning,
+    redact,
 )
 from minimax_async.cli._plan import capacity_table
 from minimax_async.cli._render import (
@@ -606,7 +607,7 @@ def delete(
             await client.delete_voice(voice_id, account=account)
             where = target or (session.accounts[0] if session.accounts else "the default account")
         if existed:
-            out_console.print(f"deleted {voice_id} on account {where}", markup=False)
+            out_console.print(Text(redact(f"deleted {voice_id} on account {where}")))
         else:
             print_warning(
                 f"{voice_id} is not one of the cloned voices of account {where}: nothing was "
@@ -722,7 +723,11 @@ def delete_voices(
             voice = deletion.voice
             if deletion.error is None:
                 out_console.print(
-                    Text(f"deleted {voice.voice_id} ({voice.voice_name}) on {deletion.account}")
+                    Text(
+                        redact(
+                            f"deleted {voice.voice_id} ({voice.voice_name}) on {deletion.account}"
+                        )
+                    )
                 )
             else:
                 print_error(

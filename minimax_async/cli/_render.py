@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from minimax_async import Account, AudioConfig, UploadedSample, Voice
+from minimax_async.cli._output import redact
 from minimax_async.cli._results import format_time
 
 __all__ = [
@@ -24,6 +25,12 @@ __all__ = [
     "voices_json",
     "voices_table",
 ]
+
+
+def _cell(value: object, *, style: str = "") -> Text:
+    """A table cell of data from the server, never showing a secret (a server may echo the
+    token back in any field)."""
+    return Text(redact(str(value)), style=style)
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -58,12 +65,12 @@ def accounts_table(accounts: Sequence[Account]) -> Table:
     for row in accounts_json(accounts):
         usable = bool(row["usable_for_audio"])
         table.add_row(
-            Text(str(row["account"])),
+            _cell(row["account"]),
             Text("yes" if usable else "no", style="green" if usable else "red"),
             str(row["max_jobs"] if row["max_jobs"] is not None else "-"),
-            Text(str(row["user"] or "-")),
+            _cell(row["user"] or "-"),
             str(row["session_expires"] or "-"),
-            Text(str(row["error"] or "ok"), style="red" if row["error"] else "green"),
+            _cell(row["error"] or "ok", style="red" if row["error"] else "green"),
         )
     return table
 
@@ -90,10 +97,12 @@ def config_table(config: AudioConfig) -> Table:
     for key in ("languages", "emotions", "genders", "ages"):
         values = data[key]
         assert isinstance(values, list)
-        table.add_row(key, Text(", ".join(map(str, values))))
+        table.add_row(key, _cell(", ".join(map(str, values))))
     accents = data["accents"]
     assert isinstance(accents, list)
-    table.add_row("accents", Text(", ".join(f"{a['tag_name']} ({a['language']})" for a in accents)))
+    table.add_row(
+        "accents", _cell(", ".join(f"{a['tag_name']} ({a['language']})" for a in accents))
+    )
     return table
 
 
@@ -140,14 +149,14 @@ def voices_table(
         tags = row["tag_list"]
         assert isinstance(tags, list)
         cells = [
-            Text(str(row["voice_id"] or "")),
-            Text(str(row["voice_name"] or "")),
-            Text(", ".join(map(str, tags))),
+            _cell(row["voice_id"] or ""),
+            _cell(row["voice_name"] or ""),
+            _cell(", ".join(map(str, tags))),
         ]
         if cloned:
-            table.add_row(Text(str(row["account"] or "-")), *cells, str(row["create_time"] or "-"))
+            table.add_row(_cell(row["account"] or "-"), *cells, str(row["create_time"] or "-"))
         else:
-            table.add_row(cells[0], Text(str(row["uniq_id"] or "")), *cells[1:])
+            table.add_row(cells[0], _cell(row["uniq_id"] or ""), *cells[1:])
     return table
 
 

@@ -502,3 +502,25 @@ async def test_demo_keeps_four_voices_per_account_and_adds_accounts() -> None:
     assert len(rows) == 20
     assert max(per_account.values()) <= 4
     assert len(per_account) == 5
+
+
+@pytest.mark.anyio
+async def test_voice_tables_and_lines_never_show_the_token(
+    three: FakeMiniMax, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A voice whose name is the token (a server echoing it): neither the table of
+    ``voices`` nor the lines of ``delete-voices`` show it."""
+    three.add_voice("100001", three.token)
+    secret = three.token.partition("-")[2]
+    base = ("--base-url", three.base_url)
+    listed = await run_cli_in_process(
+        *base, "voices", "--cloned", token=three.token, monkeypatch=monkeypatch, capsys=capsys
+    )
+    deleted = await run_cli_in_process(
+        *base, "delete-voices", "--all", "--yes",
+        token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    for run in (listed, deleted):
+        assert run.status == 0, run.output
+        assert secret not in run.output
+    assert three.voices("100001") == []
