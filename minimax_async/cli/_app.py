@@ -19,6 +19,7 @@ import typer
 from rich.text import Text
 
 from minimax_async import (
+    BASE_URL_ENV_VAR,
     MAX_VOICES_PER_ACCOUNT,
     TOKEN_ENV_VAR,
     Voice,
@@ -88,6 +89,7 @@ from minimax_async.cli._session import (
     Interrupted,
     check_results_path,
     open_session,
+    register_proxy_secret,
     register_secrets,
     report,
     run_async,
@@ -136,7 +138,29 @@ def global_options(
         str | None,
         typer.Option(
             "--base-url",
+            envvar=BASE_URL_ENV_VAR,
             help="API root (default: https://api.useapi.net/v1/minimax).",
+            show_default=False,
+        ),
+    ] = None,
+    proxy: Annotated[
+        str | None,
+        typer.Option(
+            "--proxy",
+            metavar="URL",
+            help="Send every request through this http:// or https:// proxy "
+            "(default: HTTPS_PROXY / HTTP_PROXY, minus NO_PROXY).",
+            show_default=False,
+        ),
+    ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-file",
+            metavar="PATH",
+            help="Trust the CA certificates in this PEM file (e.g. a corporate proxy's) "
+            "instead of the system's.",
+            dir_okay=False,
             show_default=False,
         ),
     ] = None,
@@ -177,8 +201,12 @@ def global_options(
     ] = False,
 ) -> None:
     """Bulk voice cloning with useapi.net's MiniMax audio API (v1)."""
+    if proxy is not None:
+        register_proxy_secret(proxy)
     ctx.obj = GlobalOptions(
         base_url=base_url,
+        proxy=proxy,
+        ca_file=ca_file,
         token_file=token_file,
         accounts=_split_accounts(accounts),
         sandbox=sandbox,

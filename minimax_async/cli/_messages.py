@@ -34,6 +34,12 @@ _PYTHON_HINTS: Final = (
     (re.compile(r"\(Client\.delete_voice\)"), "('minimax-async delete-voices')"),
     (re.compile(r"pass account=\.\.\."), "give --account ACCOUNT"),
     (re.compile(r"account=\.\.\."), "--account"),
+    (
+        re.compile(r"pass Client\(ssl=\.\.\.\) a CA file or an ssl\.SSLContext that trusts it"),
+        "give --ca-file PATH (a PEM file of the CA that issued it)",
+    ),
+    (re.compile(r"^ssl: "), "--ca-file: "),
+    (re.compile(r"^proxy "), "--proxy "),
     # A client setting the command line does not offer: no advice is better than Python.
     (re.compile(r" ?\(Client\([^()]*\)\)"), ""),
 )

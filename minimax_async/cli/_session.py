@@ -16,11 +16,13 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 from rich.text import Text
 
 from minimax_async import (
+    BASE_URL_ENV_VAR,
     DEFAULT_BASE_URL,
     MAX_VOICES_PER_ACCOUNT,
     TOKEN_ENV_VAR,
@@ -53,8 +55,10 @@ __all__ = [
     "Session",
     "check_results_path",
     "exit_status_for",
+    "network_options",
     "open_session",
     "read_token",
+    "register_proxy_secret",
     "register_secrets",
     "report",
     "run_async",
@@ -78,7 +82,9 @@ class GlobalOptions:
     """The options given before the command.
 
     Attributes:
-        base_url: ``--base-url`` (``None``: the production API).
+        base_url: ``--base-url`` or ``USEAPI_BASE_URL`` (``None``: the production API).
+        proxy: ``--proxy`` (``None``: the environment's proxy, if any).
+        ca_file: ``--ca-file`` (``None``: the system's CAs).
         token_file: ``--token-file`` (``None``: the ``USEAPI_TOKEN`` variable).
         accounts: ``--accounts`` (``None``: ask the API).
         sandbox: ``--sandbox``.
@@ -86,6 +92,8 @@ class GlobalOptions:
     """
 
     base_url: str | None = None
+    proxy: str | None = attrs.field(default=None, repr=False)  # may hold a password
+    ca_file: Path | None = None
     token_file: Path | None = None
     accounts: tuple[str, ...] | None = None
     sandbox: bool = False
@@ -198,8 +206,27 @@ class Session:
     base_url: str | None
 
 
-async def _usable_accounts(token: str, base_url: str) -> tuple[str, ...]:
-    async with Client(token=token, base_url=base_url) as probe:
+def register_proxy_secret(proxy: str) -> None:
+    """Register the password of a ``--proxy`` URL as a secret, so that no output shows it."""
+    with contextlib.suppress(ValueError):
+        password = urlsplit(proxy).password
+        if password:
+            add_secret(password)
+
+
+def network_options(options: GlobalOptions, *, sandbox: bool) -> dict[str, Any]:
+    """The ``Client`` keywords of ``--proxy`` and ``--ca-file``. The sandbox, on this
+    machine, is reached directly: no proxy, not even the environment's."""
+    if sandbox:
+        for flag, value in (("--proxy", options.proxy), ("--ca-file", options.ca_file)):
+            if value is not None:
+                print_warning(f"{flag} is ignored in the sandbox")
+        return {"trust_env": False}
+    return {"proxy": options.proxy, "ssl": options.ca_file}
+
+
+async def _usable_accounts(token: str, base_url: str, network: dict[str, Any]) -> tuple[str, ...]:
+    async with Client(token=token, base_url=base_url, **network) as probe:
         listed = await probe.list_accounts()
     usable: list[str] = []
     for account in listed:
@@ -255,7 +282,8 @@ async def open_session(
             )
         if options.base_url is not None:
             raise CliError(
-                f"--base-url needs an API token: set {TOKEN_ENV_VAR} or pass --token-file PATH",
+                f"--base-url (or {BASE_URL_ENV_VAR}) needs an API token: set {TOKEN_ENV_VAR} "
+                "or pass --token-file PATH",
                 EXIT_USAGE,
             )
         sandbox = True
@@ -270,7 +298,7 @@ async def open_session(
     async with AsyncExitStack() as stack:
         if sandbox:
             if options.base_url is not None:
-                print_warning("--base-url is ignored in the sandbox")
+                print_warning(f"--base-url ({BASE_URL_ENV_VAR}) is ignored in the sandbox")
             fake = await stack.enter_async_context(
                 start_sandbox(voice_slots=voice_slots, accounts=sandbox_accounts)
             )
@@ -284,9 +312,10 @@ async def open_session(
         else:
             base_url = options.base_url or DEFAULT_BASE_URL
         assert token is not None
+        network = network_options(options, sandbox=sandbox)
         accounts = options.accounts
         if accounts is None and resolve_accounts:
-            accounts = await _usable_accounts(token, base_url)
+            accounts = await _usable_accounts(token, base_url, network)
         shared: dict[str, Any] = {} if coordinator is None else {"coordinator": coordinator}
         client = Client(
             token=token,
@@ -294,6 +323,7 @@ async def open_session(
             accounts=accounts,
             max_voices_per_account=voice_slots,
             **shared,
+            **network,
         )
         await stack.enter_async_context(client)
         yield Session(client, accounts or (), sandbox, None if sandbox else base_url)

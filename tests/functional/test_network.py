@@ -4,6 +4,7 @@ environment proxies, one's own aiohttp session, the User-Agent, connect vs read 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +26,7 @@ from minimax_async import (
 from minimax_async._transport import SEND_RATE_FLOOR, make_transport
 from minimax_async._wire import WireRequest
 from minimax_async.testing import FakeMiniMax, Fault
+from tests.functional.cli_support import cli_env, run_cli
 from tests.functional.network_support import (
     TinyProxy,
     server_context,
@@ -472,3 +474,69 @@ async def test_a_silent_server_still_times_out(fake: FakeMiniMax) -> None:
     async with client_for(fake, timeout=0.1, connect_timeout=30, retry=NO_RETRY) as client:
         with pytest.raises(RequestTimeoutError, match=r"no answer within 0\.1 s"):
             await client.get_config()
+
+
+# ---------------------------------------------------------------------------- the CLI
+
+
+async def test_cli_proxy_flag_sends_through_the_proxy(fake: FakeMiniMax, proxy: TinyProxy) -> None:
+    """``--proxy URL``: the CLI's requests go through the proxy."""
+    run = await run_cli(
+        "--base-url", fake.base_url, "--proxy", proxy.url, "accounts", "--json", token=fake.token
+    )
+    assert run.status == 0, run.output
+    assert json.loads(run.stdout)[0]["account"] == ACCOUNTS[0]
+    assert f"GET {fake.base_url}/accounts" in proxy.requests()
+
+
+async def test_cli_ca_file_trusts_the_tls_fake(tls_fake: FakeMiniMax, ca_file: Path) -> None:
+    """``--ca-file PATH`` trusts a custom CA; without it the certificate is refused with a
+    hint naming the flag, exit status 1, and nothing reached the server."""
+    base = ("--base-url", tls_fake.base_url)
+    run = await run_cli(*base, "--ca-file", str(ca_file), "accounts", token=tls_fake.token)
+    assert run.status == 0, run.output
+    assert tls_fake.record.requests["accounts"] == 1
+    run = await run_cli(*base, "accounts", token=tls_fake.token)
+    assert run.status == 1
+    assert "certificate was not trusted" in run.stderr
+    assert "--ca-file PATH" in run.stderr
+    assert "Client(" not in run.stderr
+    assert tls_fake.record.requests["accounts"] == 1
+
+
+async def test_cli_reads_the_base_url_from_the_environment(fake: FakeMiniMax) -> None:
+    """``USEAPI_BASE_URL`` stands for ``--base-url``."""
+    run = await run_cli(
+        "accounts", "--json", token=None, env=cli_env(fake.token, USEAPI_BASE_URL=fake.base_url)
+    )
+    assert run.status == 0, run.output
+    assert fake.record.requests["accounts"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(("--proxy", "socks5://u:hunter2@proxy:1080"), "--proxy has", id="proxy"),
+        pytest.param(("--ca-file", "/nonexistent/ca.pem"), "--ca-file:", id="ca-file"),
+    ],
+)
+async def test_cli_bad_network_flags_exit_2_before_anything_is_sent(
+    fake: FakeMiniMax, args: tuple[str, ...], message: str
+) -> None:
+    run = await run_cli(
+        "--base-url", fake.base_url, *args, "--accounts", "100001", "voices", token=fake.token
+    )
+    assert run.status == 2, run.output
+    assert message in run.stderr
+    assert "hunter2" not in run.output
+    assert fake.record.total_requests == 0
+
+
+async def test_cli_sandbox_ignores_the_environment_proxy(proxy: TinyProxy, tmp_path: Path) -> None:
+    """The sandbox runs on this machine: an ``HTTP_PROXY`` of the environment is not used
+    for it (a corporate proxy could not reach 127.0.0.1 of this machine)."""
+    run = await run_cli(
+        "--sandbox", "accounts", token=None, env=cli_env(None, HTTP_PROXY=proxy.url)
+    )
+    assert run.status == 0, run.output
+    assert proxy.requests() == []
