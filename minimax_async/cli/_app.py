@@ -62,7 +62,7 @@ from minimax_async.cli._output import (
     print_warning,
     redact,
 )
-from minimax_async.cli._plan import capacity_table
+from minimax_async.cli._plan import capacity_json, capacity_table
 from minimax_async.cli._render import (
     accounts_json,
     accounts_table,
@@ -430,6 +430,9 @@ def plan(
         int,
         typer.Option("--voice-slots", min=1, help="Cloned voices one account holds."),
     ] = MAX_VOICES_PER_ACCOUNT,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of a table.")
+    ] = False,
 ) -> None:
     """Show whether a manifest's jobs fit in the free voice slots; nothing is uploaded or cloned."""
     options = _global(ctx)
@@ -452,6 +455,10 @@ def plan(
                 pending = [row for row in loaded.rows if row.key not in history.done]
                 capacity = await check_capacity(session, pending, history)
             done = len(loaded.rows) - len(pending)
+            status = EXIT_USAGE if capacity.would_fail else EXIT_OK
+            if json_output:
+                emit_json(capacity_json(capacity, done_before=done))
+                return status
             title = f"voice slots for {manifest.name}"
             if done or capacity.adoptable:
                 title += f" ({done} done before, {capacity.adoptable} to adopt)"
@@ -460,7 +467,7 @@ def plan(
             out_console.print(Text(capacity.summary(), style=style))
             for line in capacity.details():
                 out_console.print(Text(f"  {line}", style="red"))
-            return EXIT_USAGE if capacity.would_fail else EXIT_OK
+            return status
 
         return run_async(main)
 

@@ -20,7 +20,14 @@ from rich.text import Text
 from minimax_async import VoiceSlots
 from minimax_async.cli._manifest import ManifestRow
 
-__all__ = ["AccountCapacity", "CapacityPlan", "capacity_table", "plan_capacity", "plural"]
+__all__ = [
+    "AccountCapacity",
+    "CapacityPlan",
+    "capacity_json",
+    "capacity_table",
+    "plan_capacity",
+    "plural",
+]
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:
@@ -150,6 +157,31 @@ def plan_capacity(
         unpinned_short=max(0, unpinned - room) + unlisted,
         adoptable=adoptable,
     )
+
+
+def capacity_json(plan: CapacityPlan, *, done_before: int = 0) -> dict[str, object]:
+    """The plan as JSON values (what ``plan --json`` prints)."""
+    return {
+        "summary": plan.summary(),
+        "jobs": plan.jobs,
+        "free": plan.free,
+        "would_fail": plan.would_fail,
+        "done_before": done_before,
+        "adoptable": plan.adoptable,
+        "unpinned": plan.unpinned,
+        "unpinned_would_fail": plan.unpinned_short,
+        "accounts": [
+            {
+                "account": a.account,
+                "voices": a.used,
+                "limit": a.limit,
+                "free": a.free,
+                "pinned": a.pinned,
+                "would_fail": a.pinned_short,
+            }
+            for a in plan.accounts
+        ],
+    }
 
 
 def capacity_table(plan: CapacityPlan, *, title: str) -> Table:

@@ -8,6 +8,7 @@ loop serves the fake; the prompt tests run it as a subprocess so that a real std
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -149,6 +150,17 @@ async def test_plan_counts_pinned_jobs_against_their_accounts(
     assert "account 100001: 2 pinned jobs, 0 free slots (4/4 used): 2 would fail" in run.stdout
     row = next(line for line in run.stdout.splitlines() if "100001" in line)
     assert [cell.strip() for cell in row.split("│")[1:-1]] == ["100001", "4", "4", "0", "2", "2"]
+    as_json = await run_cli_in_process(
+        "--base-url", three.base_url, "plan", str(manifest), "--json",
+        token=three.token, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    assert as_json.status == 2, as_json.output
+    value = json.loads(as_json.stdout)
+    assert (value["jobs"], value["free"], value["would_fail"]) == (4, 8, 2)
+    assert value["accounts"][0] == {
+        "account": "100001", "voices": 4, "limit": 4, "free": 0, "pinned": 2, "would_fail": 2,
+    }  # fmt: skip
+    assert (value["unpinned"], value["unpinned_would_fail"]) == (1, 0)
     assert set(three.record.requests) <= LISTINGS
     assert three.record.uploads == 0
 
