@@ -78,9 +78,16 @@ async def _listening(port: int, process: asyncio.subprocess.Process) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def start_tinyproxy(folder: Path) -> AsyncIterator[TinyProxy]:
+async def start_tinyproxy(
+    folder: Path, *, basic_auth: tuple[str, str] | None = None
+) -> AsyncIterator[TinyProxy]:
     """Start tinyproxy on a free port of 127.0.0.1, its config and log in ``folder``; stop it
-    at the end. Skips (fails under ``MINIMAX_ASYNC_REQUIRE_REAL=1``) without tinyproxy."""
+    at the end. Skips (fails under ``MINIMAX_ASYNC_REQUIRE_REAL=1``) without tinyproxy.
+
+    Args:
+        folder: Where its config and log go.
+        basic_auth: ``(user, password)`` the proxy requires (407 without them).
+    """
     binary = require("tinyproxy", "apt-get install tinyproxy")
     os.makedirs(folder, exist_ok=True)
     for attempt in range(_START_ATTEMPTS):
@@ -94,7 +101,8 @@ async def start_tinyproxy(folder: Path) -> AsyncIterator[TinyProxy]:
             f'LogFile "{log}"\n'
             "LogLevel Info\n"
             "MaxClients 64\n"
-            "Allow 127.0.0.1\n",
+            "Allow 127.0.0.1\n"
+            + (f"BasicAuth {basic_auth[0]} {basic_auth[1]}\n" if basic_auth else ""),
             encoding="utf-8",
         )
         process = await asyncio.create_subprocess_exec(

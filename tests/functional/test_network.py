@@ -236,6 +236,49 @@ async def test_no_proxy_bypasses_the_environment_proxy(
     assert fake.record.requests["config"] == 2
 
 
+@pytest.fixture
+async def auth_proxy(tmp_path: Path) -> AsyncIterator[TinyProxy]:
+    """A real tinyproxy that requires basic auth (alice / s3cret)."""
+    async with start_tinyproxy(tmp_path / "auth-proxy", basic_auth=("alice", "s3cret")) as p:
+        yield p
+
+
+async def test_proxy_credentials_in_the_url(
+    tls_fake: FakeMiniMax, auth_proxy: TinyProxy, ca: trustme.CA
+) -> None:
+    """``user:password@`` in the proxy URL authenticates the CONNECT; without them the
+    proxy's refusal (401/407) is a ConnectError (nothing reached the server) that shows no
+    password."""
+    with_credentials = auth_proxy.url.replace("http://", "http://alice:s3cret@")
+    async with client_for(tls_fake, proxy=with_credentials, ssl=trusting_context(ca)) as client:
+        await client.get_config()
+        assert "s3cret" not in repr(client)
+        assert "s3cret" not in repr(client._shared.transport)
+    assert tls_fake.record.requests["config"] == 1
+    wrong = auth_proxy.url.replace("http://", "http://alice:wrong-one@")
+    for url in (auth_proxy.url, wrong):
+        async with client_for(
+            tls_fake, proxy=url, ssl=trusting_context(ca), retry=NO_RETRY
+        ) as client:
+            with pytest.raises(
+                ConnectError, match=r"the proxy refused the tunnel: 40[17]"
+            ) as caught:
+                await client.get_config()
+        assert "wrong-one" not in str(caught.value)
+        assert "wrong-one" not in repr(caught.value.__cause__)
+    assert tls_fake.record.requests["config"] == 1
+    assert auth_proxy.requests().count(f"CONNECT {fake_hostport(tls_fake)}") == 3
+
+
+async def test_proxy_credentials_for_plain_http(fake: FakeMiniMax, auth_proxy: TinyProxy) -> None:
+    """For plain http the credentials go as Proxy-Authorization with each request."""
+    with_credentials = auth_proxy.url.replace("http://", "http://alice:s3cret@")
+    async with client_for(fake, proxy=with_credentials) as client:
+        await client.get_config()
+    assert fake.record.requests["config"] == 1
+    assert len(auth_proxy.requests()) == 1
+
+
 def test_a_bad_environment_proxy_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy:1080")
     with pytest.raises(ConfigurationError, match="HTTPS_PROXY"):
