@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import socket
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -22,6 +23,7 @@ from minimax_async import (
     ConnectError,
     RequestTimeoutError,
     RetryPolicy,
+    TransportError,
 )
 from minimax_async._transport import SEND_RATE_FLOOR, make_transport
 from minimax_async._wire import WireRequest
@@ -131,6 +133,24 @@ async def test_ssl_false_skips_verification_and_warns(
     warnings = [r for r in caplog.records if "NOT verified" in r.getMessage()]
     assert len(warnings) == 1
     assert tls_fake.record.requests["config"] == 2
+
+
+async def test_a_client_certificate_goes_in_the_ssl_context(ca: trustme.CA) -> None:
+    """Mutual TLS: a server that requires a client certificate accepts the client whose
+    ``ssl=`` context carries one, and refuses it without (no request is served)."""
+    server = server_context(ca)
+    server.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(server)
+    async with FakeMiniMax(accounts=ACCOUNTS, ssl_context=server) as fake:
+        with_certificate = trusting_context(ca)
+        ca.issue_cert("client.example").configure_cert(with_certificate)
+        async with client_for(fake, ssl=with_certificate) as client:
+            await client.get_config()
+        assert fake.record.requests["config"] == 1
+        async with client_for(fake, ssl=trusting_context(ca), retry=NO_RETRY) as client:
+            with pytest.raises(TransportError):
+                await client.get_config()
+        assert fake.record.total_requests == 1
 
 
 @pytest.mark.parametrize(
