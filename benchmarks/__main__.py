@@ -13,6 +13,7 @@ from typing import Final
 
 import attrs
 
+from ._fleet import FleetSpec, redis_unavailable, run_fleet
 from ._makespan import BACKPRESSURE_CONTENDERS, CONTENDERS, MakespanSpec, run_makespan
 from ._memory import run_memory
 from ._overhead import OverheadSpec, run_overhead
@@ -21,7 +22,15 @@ from ._report import Report
 from ._serde import run_serde
 from ._server import CLIENT_CPU, PIN_ENV, pin_to_cpu
 
-SECTIONS: Final = ("makespan", "overhead", "memory", "models", "backpressure", "profile")
+SECTIONS: Final = (
+    "makespan",
+    "overhead",
+    "memory",
+    "models",
+    "backpressure",
+    "profile",
+    "fleet",
+)
 _HERE: Final = Path(__file__).parent
 DEFAULT_OUTPUT: Final = _HERE / "RESULTS.md"
 QUICK_OUTPUT: Final = _HERE / "RESULTS-quick.md"
@@ -46,6 +55,7 @@ class Sizes:
     memory_jobs: int
     memory_accounts: int
     profile_jobs: int
+    fleet: FleetSpec
 
 
 FULL: Final = Sizes(
@@ -59,6 +69,7 @@ FULL: Final = Sizes(
     memory_jobs=100_000,
     memory_accounts=20,
     profile_jobs=2000,
+    fleet=FleetSpec(),
 )
 QUICK: Final = Sizes(
     makespan=MakespanSpec(jobs=100, accounts=5, latency=LATENCY),
@@ -71,6 +82,7 @@ QUICK: Final = Sizes(
     memory_jobs=10_000,
     memory_accounts=5,
     profile_jobs=0,
+    fleet=FleetSpec(processes=2, accounts=2, jobs_per_process=40),
 )
 
 
@@ -212,6 +224,16 @@ def run(argv: Sequence[str]) -> Report:
     section("models", "4. models", models)
     section("backpressure", "5. back-pressure", backpressure)
     section("profile", "profiles", profile)
+
+    def fleet() -> None:
+        report.fleet_spec = sizes.fleet
+        report.fleet_skipped = redis_unavailable()
+        if report.fleet_skipped is None:
+            report.fleet = run_fleet(sizes.fleet, _say)
+        else:
+            _say(f"  not run: {report.fleet_skipped}")
+
+    section("fleet", "6. fleet (several processes)", fleet)
     output.write_text(report.render(), encoding="utf-8")
     _say(f"wrote {output}")
     return report

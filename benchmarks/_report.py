@@ -15,6 +15,7 @@ from typing import Final
 
 import attrs
 
+from ._fleet import FleetResult, FleetSpec, fleet_headline, fleet_section
 from ._makespan import MakespanResult, MakespanSpec, lower_bound, served_latencies, simulate
 from ._memory import MemoryResult
 from ._overhead import OverheadResult
@@ -152,6 +153,9 @@ class Report:
     cpu_profile: Profiles | None = None
     memory_profile: Profiles | None = None
     sections_seconds: dict[str, float] = attrs.Factory(dict)
+    fleet_spec: FleetSpec | None = None
+    fleet: list[FleetResult] = attrs.Factory(list)
+    fleet_skipped: str | None = None
 
     # ------------------------------------------------------------------ headline
 
@@ -238,6 +242,7 @@ class Report:
                         "-",
                     )
                 )
+        rows += fleet_headline(self.fleet)
         return rows
 
     # ------------------------------------------------------------------ rendering
@@ -284,6 +289,7 @@ class Report:
         out += self._serde_section()
         out += self._backpressure_section()
         out += self._profile_section()
+        out += fleet_section(self.fleet_spec, self.fleet, self.fleet_skipped)
         return "\n".join(out).rstrip() + "\n"
 
     def _makespan_table(self, results: Sequence[MakespanResult]) -> list[str]:

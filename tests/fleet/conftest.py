@@ -4,6 +4,9 @@
   a test, other tests share it.
 - ``redis_url``: its ``unix://`` URL; ``redis_namespace``: a fresh namespace for each test,
   so tests sharing the server never see each other's keys.
+- ``redis_client``: a ``redis.asyncio.Redis`` on the shared server, for reading a namespace.
+- ``recording_fake``: the fleet tests' fake server (five accounts, short clones, a cap that
+  records overshoot instead of refusing it).
 - ``own_redis``: a server of the test's own, which the test may ``stop()``, ``start()`` or
   ``restart()`` (every key lost) mid-run, for "Redis unreachable / restarted" tests.
 
@@ -14,11 +17,14 @@ Without ``redis-server`` these tests skip with the install hint; under
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from redis.asyncio import Redis
 
+from minimax_async.testing import FakeMiniMax
 from tests._real import require
+from tests.fleet.harness import ACCOUNTS, CLONE_LATENCY, RECORDING_CAP
 from tests.fleet.redis_support import INSTALL_HINT, RedisProcess
 
 
@@ -58,3 +64,26 @@ def own_redis() -> Iterator[RedisProcess]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+    """A redis.asyncio client on the shared server."""
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def recording_fake() -> AsyncIterator[FakeMiniMax]:
+    """Five accounts, a large voice limit, and a cap that records instead of refusing."""
+    async with FakeMiniMax(
+        accounts=ACCOUNTS,
+        max_parallel_clones=RECORDING_CAP,
+        max_voices_per_account=1000,
+        clone_latency=CLONE_LATENCY,
+        cancel_on_disconnect=False,
+    ) as fake:
+        yield fake

@@ -8,6 +8,7 @@ that runs in the parent's event loop and, when coordinated, to one real redis-se
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import signal
@@ -23,11 +24,17 @@ from minimax_async.testing import FakeMiniMax
 from tests.fleet.worker import Job, WorkerConfig
 
 __all__ = [
+    "ACCOUNTS",
+    "CLONE_LATENCY",
+    "INFLIGHT_HOLD",
+    "LIVENESS_TTL",
+    "RECORDING_CAP",
     "REPO_ROOT",
     "Fleet",
     "Outcome",
     "Scenario",
     "WorkerProcess",
+    "created_names",
     "pinned_jobs",
     "run_scenario",
     "worker_configs",
@@ -37,6 +44,21 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Longest a worker may take to upload its samples and report "ready".
 READY_TIMEOUT_S = 60.0
+#: The accounts of the fleet tests' fake server.
+ACCOUNTS = tuple(f"10000{i}" for i in range(1, 6))
+#: The fake server's cap in the fleet tests: high enough that an overshoot of the API's
+#: limit is recorded (``record.max_clones_in_flight``), never refused.
+RECORDING_CAP = 64
+#: Short clones keep thousands of them within seconds.
+CLONE_LATENCY = (0.02, 0.06)
+#: The liveness TTL and in-flight hold of coordinated fleet tests (short, for a test).
+LIVENESS_TTL = 1.5
+INFLIGHT_HOLD = 2.0
+
+
+def created_names(fake: FakeMiniMax) -> collections.Counter[str]:
+    """How often the server created each voice name."""
+    return collections.Counter(voice.voice_name for voice in fake.record.voices_created)
 
 
 def pinned_jobs(prefix: str, count: int, accounts: Sequence[str]) -> tuple[Job, ...]:
@@ -252,6 +274,19 @@ class Scenario:
     #: Longest the whole run may take once started.
     timeout: float = 120.0
 
+    @classmethod
+    def coordinated(cls, redis_url: str, namespace: str, **options: Any) -> Scenario:
+        """A scenario coordinated on ``redis_url`` with the tests' short TTL and hold."""
+        settings: dict[str, Any] = {
+            "redis_url": redis_url,
+            "namespace": namespace,
+            "coordinator_options": {"liveness_ttl": LIVENESS_TTL, "inflight_hold": INFLIGHT_HOLD},
+            "clone_timeout": INFLIGHT_HOLD,
+            "timeout": 90.0,
+        }
+        settings.update(options)
+        return cls(**settings)
+
 
 @attrs.define(kw_only=True)
 class Outcome:
@@ -260,6 +295,8 @@ class Outcome:
     workers: list[WorkerProcess]
     #: Seconds from "go" to the last worker's exit.
     seconds: float
+    #: ``time.monotonic()`` when the workers were told to go (the clock of ``clone_spans``).
+    started_at: float = 0.0
     victim: WorkerProcess | None = None
     #: The voice name of the victim's clone that was held at the gate when it died.
     held_name: str | None = None
@@ -318,7 +355,7 @@ async def run_scenario(
         fake.record.reset()
         started = time.monotonic()
         await asyncio.gather(*(worker.go() for worker in workers))
-        outcome = Outcome(workers=workers, seconds=0.0)
+        outcome = Outcome(workers=workers, seconds=0.0, started_at=started)
         follow_up: asyncio.Task[object] | None = None
         if scenario.kill_at is not None:
             total = scenario.processes * scenario.jobs_per_process

@@ -8,39 +8,20 @@ held at the server's gate.
 
 from __future__ import annotations
 
-import collections
-from collections.abc import AsyncIterator
-
 import pytest
 
 from minimax_async import MAX_PARALLEL_CLONES_PER_ACCOUNT
 from minimax_async.testing import FakeMiniMax
-from tests.fleet.harness import Fleet, Scenario, run_scenario, worker_configs
+from tests.fleet.harness import (
+    ACCOUNTS,
+    Fleet,
+    Scenario,
+    created_names,
+    run_scenario,
+    worker_configs,
+)
 
 pytestmark = pytest.mark.anyio
-
-ACCOUNTS = tuple(f"10000{i}" for i in range(1, 6))
-#: The fake server's cap: high enough that an overshoot is recorded, never refused.
-RECORDING_CAP = 64
-#: Short clones keep 2,000 of them within seconds.
-CLONE_LATENCY = (0.02, 0.06)
-
-
-@pytest.fixture
-async def recording_fake() -> AsyncIterator[FakeMiniMax]:
-    """Five accounts, a large voice limit, and a cap that records instead of refusing."""
-    async with FakeMiniMax(
-        accounts=ACCOUNTS,
-        max_parallel_clones=RECORDING_CAP,
-        max_voices_per_account=1000,
-        clone_latency=CLONE_LATENCY,
-        cancel_on_disconnect=False,
-    ) as fake:
-        yield fake
-
-
-def _created_names(fake: FakeMiniMax) -> collections.Counter[str]:
-    return collections.Counter(voice.voice_name for voice in fake.record.voices_created)
 
 
 async def test_uncoordinated_processes_overshoot_the_cap(recording_fake: FakeMiniMax) -> None:
@@ -82,7 +63,7 @@ async def test_uncoordinated_kill_harness(recording_fake: FakeMiniMax) -> None:
     assert victim.owns(held)
     assert victim.process.returncode == -9
     assert held not in victim.results  # it died before the answer came
-    created = _created_names(fake)
+    created = created_names(fake)
     assert created[held] == 1  # the server finished the dead process's clone
     assert max(created.values()) == 1
     for worker in outcome.survivors:
