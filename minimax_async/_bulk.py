@@ -278,6 +278,12 @@ class JobTracker:
         if self.progress is not None and not self.announced:
             self.progress._add_all((self.job,))
 
+    @staticmethod
+    def queue_all(progress: CloneProgress, jobs: Sequence[VoiceJob]) -> None:
+        """Count a bulk run's jobs as queued in ``progress``, in one step (their trackers,
+        made later, are ``announced``)."""
+        progress._add_all(jobs)
+
     def move(self, state: JobState, account: str | None = None) -> None:
         """Record a change of state (and of account, when given)."""
         new_account = account if account is not None else self.account

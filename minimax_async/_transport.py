@@ -19,6 +19,7 @@ import aiohttp
 import attrs
 
 from ._exceptions import (
+    ClientClosedError,
     ConfigurationError,
     ConnectError,
     ConnectionLostError,
@@ -240,9 +241,16 @@ class Transport:
         """Whether the session is this transport's own (closed by ``aclose``)."""
         return self._user_session is None
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called: a closed transport opens no session again."""
+        return self._closed
+
     def _open(self) -> aiohttp.ClientSession:
         session = self._session
         if session is None:
+            if self._closed:
+                raise ClientClosedError("the client is closed")
             session = self._user_session
             if session is None:
                 session = aiohttp.ClientSession(

@@ -26,7 +26,7 @@ from ._exceptions import (
     ValidationError,
     error_class_for_status,
 )
-from ._models import CloneVoiceRequest, CreateMp3Request
+from ._models import Clip, CloneVoiceRequest, CreateMp3Request, Voice
 
 __all__ = [
     "AnswerShape",
@@ -550,3 +550,20 @@ class Redactor:
             if secret in body:
                 body = body.replace(secret, _REDACTED.encode())
         return body
+
+
+# Envelopes of list answers (moved from _client): internal, only their items reach users.
+
+
+@attrs.frozen(kw_only=True)
+class _VoiceList:
+    voice_list: tuple[Voice, ...] = ()
+    total: int | None = None
+    has_more: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class _ClipList:
+    audio_list: tuple[Clip, ...] = ()
+    total: int | None = None
+    has_more: bool = False

@@ -23,6 +23,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Final
 
@@ -39,6 +40,7 @@ from minimax_async import (
     VoiceJob,
     __version__,
 )
+from minimax_async._cloning import adoptable
 from minimax_async.cli._manifest import (
     JobKey,
     Manifest,
@@ -197,11 +199,6 @@ def _created_epoch(voice: Voice) -> float:
     return voice.create_time.timestamp() if voice.create_time is not None else -math.inf
 
 
-def _created_after(voice: Voice, threshold: float) -> bool:
-    # A voice of unknown age is never adopted: it may predate the results file.
-    return _created_epoch(voice) >= threshold
-
-
 async def _list_voices(session: Session, accounts: Iterable[str]) -> dict[str, list[Voice]]:
     names = sorted(set(accounts))
     lists = await asyncio.gather(
@@ -217,14 +214,14 @@ def _candidates(
     threshold: float,
     claimed: Mapping[str, object],
 ) -> list[tuple[str, Voice]]:
+    # The one adoption rule (minimax_async._cloning.adoptable); ``threshold`` is already
+    # the first run's start less the clock skew.
+    since = datetime.fromtimestamp(threshold, timezone.utc)
     found = [
         (account, voice)
         for account in accounts
         for voice in voices.get(account, ())
-        if voice.voice_name == name
-        and voice.voice_id
-        and voice.voice_id not in claimed
-        and _created_after(voice, threshold)
+        if adoptable(voice, name=name, since=since, owned=claimed, skew=timedelta(0))
     ]
     return sorted(found, key=lambda pair: _created_epoch(pair[1]))
 

@@ -397,8 +397,8 @@ async def test_aclose_takes_back_only_its_own_cancellation(one_account: FakeMini
     else:  # no Task.uncancel(): the two cancellations cannot be told apart
         assert await cancelled == "closed, then carried on"
     fake.gate.open()
-    assert not client._shared.running
-    assert not client._shared.aborted
+    assert not client._operations.running
+    assert not client._operations.aborted
 
 
 async def test_aclose_wait_lets_jobs_finish(one_account: FakeMiniMax) -> None:

@@ -23,7 +23,14 @@ INTERNAL = {
     "_bulk": set(),
     "_capacity": set(),
     "_client": set(),
-    "_retry": {"is_retryable", "known_not_processed"},  # the client's retry loop
+    # The one retry loop and its rules, used by the send and clone paths.
+    "_retry": {"Retrying", "is_retryable", "known_not_processed", "may_resend"},
+    "_lifecycle": {"ClientState", "Operations"},  # the client's lifecycle guard
+    "_sending": {"Options", "Sender"},  # the send pipeline
+    "_uploads": {"SampleChecks", "UploadCache", "gather_first_error"},  # reuse across jobs
+    # The clone engine; the CLI imports adoptable (the one adoption rule).
+    "_cloning": {"DEFAULT_RECHECK_DELAY", "Cloner", "adoptable"},
+    "_clone_run": {"JobRunner"},  # what CloneRun drives (the client's job placement)
     "_scheduler": {"CloneScheduler", "LocalCoordinator", "Ticket"},  # the client's admission
     # machinery; one account's state and the coordinator seam under it
     "_accounts": {
