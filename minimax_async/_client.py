@@ -359,7 +359,7 @@ class Client:
             operations.abort()
         # Operations end (or, without wait, unwind) before the session goes.
         await operations.wait_idle()
-        scheduler.fail_all(lambda: ClientClosedError(_CLOSED_MESSAGE))
+        await scheduler.aclose()  # fails what is still queued; ends its background counts
         await self._transport.aclose()
         operations.closed()
 
