@@ -273,7 +273,7 @@ async def test_proxy_credentials_in_the_url(
     async with client_for(tls_fake, proxy=with_credentials, ssl=trusting_context(ca)) as client:
         await client.get_config()
         assert "s3cret" not in repr(client)
-        assert "s3cret" not in repr(client._shared.transport)
+        assert "s3cret" not in repr(client._transport)
     assert tls_fake.record.requests["config"] == 1
     wrong = auth_proxy.url.replace("http://", "http://alice:wrong-one@")
     for url in (auth_proxy.url, wrong):
