@@ -40,3 +40,11 @@ def test_every_reference_entry_is_a_public_name() -> None:
     public |= {f"minimax_async.testing.{name}" for name in minimax_async.testing.__all__}
     public.add("minimax_async.testing")
     assert sorted(_documented() - public) == []
+
+
+def test_every_docs_page_is_in_the_site_navigation() -> None:
+    """``mkdocs build --strict`` (CI) fails on a page missing from ``nav``: say it here first."""
+    nav = set(re.findall(r":\s*([\w/.-]+\.md)\s*$", (ROOT / "mkdocs.yml").read_text("utf-8"), re.M))
+    pages = {page.relative_to(ROOT / "docs").as_posix() for page in (ROOT / "docs").rglob("*.md")}
+    assert sorted(pages - nav) == [], "add these pages to the nav of mkdocs.yml"
+    assert sorted(nav - pages) == [], "the nav of mkdocs.yml names pages that do not exist"
