@@ -6,9 +6,12 @@ promises. Not a test module (no ``test_`` prefix), so pytest does not collect it
 
 from __future__ import annotations
 
+import ssl
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+
+import aiohttp
 
 import minimax_async
 from minimax_async import (
@@ -170,3 +173,16 @@ def constants() -> int:
     ]
     version: str = minimax_async.__version__
     return sum(limits) + len(version)
+
+
+async def behind_a_proxy(session: aiohttp.ClientSession, context: ssl.SSLContext) -> None:
+    """The network options take what users have at hand: a URL, a path, a context, a session."""
+    clients = [
+        Client(token="user:1-abc", proxy="http://proxy:3128", ssl=Path("corporate-ca.pem")),
+        Client(token="user:1-abc", ssl="corporate-ca.pem", connect_timeout=5.0),
+        Client(token="user:1-abc", ssl=context, trust_env=False),
+        Client(token="user:1-abc", ssl=False),
+        Client(token="user:1-abc", session=session),
+    ]
+    for client in clients:
+        await client.aclose()
