@@ -11,6 +11,9 @@ The convention (documented in CONTRIBUTING.md, "Snippets in the docs"):
     and ``USEAPI_BASE_URL`` point at it. Without it, neither variable is set.
   - ``files=alice.wav,bob.mp3``: sample files made in the snippet's working directory
     (``make_wav``/``make_mp3``, 12 s each).
+  - ``redis=yes``: a real ``redis-server`` runs for the snippet (a child process on a unix
+    socket; see ``tests/fleet/redis_support.py``) and ``MINIMAX_ASYNC_COORDINATOR`` holds its
+    URL. Without ``redis-server`` the snippet skips (fails under ``MINIMAX_ASYNC_REQUIRE_REAL=1``).
   - ``run=pytest``: the snippet is a test module, run by plain ``python -m pytest``
     (default ``run=python``: ``python snippet.py``).
   - ``norun="why"``: type-checked but not run; ``skip="why"``: neither. A reason is required.
@@ -35,7 +38,7 @@ import attrs
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON_LANGUAGES = frozenset({"python", "py"})
-KEYS = frozenset({"accounts", "files", "run", "norun", "skip"})
+KEYS = frozenset({"accounts", "files", "redis", "run", "norun", "skip"})
 RUNNERS = frozenset({"python", "pytest"})
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _DIRECTIVE = re.compile(r"^\s*<!--\s*snippet:(?P<rest>.*)$")
@@ -59,6 +62,8 @@ class Snippet:
     accounts: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     run: str = "python"
+    #: A redis-server runs for it, its URL in ``MINIMAX_ASYNC_COORDINATOR``.
+    redis: bool = False
     norun: str | None = None
     skip: str | None = None
 
@@ -203,6 +208,8 @@ def _snippet(
     def listed(key: str) -> tuple[str, ...]:
         return tuple(item for item in options.get(key, "").split(",") if item)
 
+    if options.get("redis", "yes") != "yes":
+        raise SnippetError(f"{path}:{where}: redis={options['redis']!r}; write redis=yes")
     files = listed("files")
     for name in files:
         if Path(name).suffix not in (".wav", ".mp3") or Path(name).name != name:
@@ -216,6 +223,7 @@ def _snippet(
         accounts=listed("accounts"),
         files=files,
         run=run,
+        redis="redis" in options,
         norun=options.get("norun"),
         skip=options.get("skip"),
     )

@@ -7,6 +7,7 @@ serving the accounts they name. ``tests/docs/_snippets.py`` explains the directi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -17,7 +18,10 @@ import anyio
 import pytest
 
 from minimax_async import BASE_URL_ENV_VAR, TOKEN_ENV_VAR
+from minimax_async.cli._fleet import COORDINATOR_ENV_VAR
 from minimax_async.testing import FakeMiniMax, make_mp3, make_wav
+from tests._real import require
+from tests.fleet.redis_support import INSTALL_HINT, RedisProcess
 
 from ._snippets import ROOT, Snippet, SnippetError, collect, markdown_files
 
@@ -115,14 +119,20 @@ async def run_snippet(snippet: Snippet, folder: Path) -> None:
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", script.name]
     else:
         command = [sys.executable, script.name]
-    if not snippet.accounts:
-        result = await _run(command, folder, env)
-    else:
-        async with FakeMiniMax(
-            accounts=snippet.accounts, clone_latency=0.01, retry_after=0.01
-        ) as fake:
-            env[TOKEN_ENV_VAR], env[BASE_URL_ENV_VAR] = fake.token, fake.base_url
+    with contextlib.ExitStack() as stack:
+        if snippet.redis:
+            server = RedisProcess(require("redis-server", INSTALL_HINT))
+            stack.callback(server.close)
+            server.start()
+            env[COORDINATOR_ENV_VAR] = server.url
+        if not snippet.accounts:
             result = await _run(command, folder, env)
+        else:
+            async with FakeMiniMax(
+                accounts=snippet.accounts, clone_latency=0.01, retry_after=0.01
+            ) as fake:
+                env[TOKEN_ENV_VAR], env[BASE_URL_ENV_VAR] = fake.token, fake.base_url
+                result = await _run(command, folder, env)
     output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
     assert result.returncode == 0, f"{snippet.name} failed ({result.returncode}):\n{output}"
     if snippet.run == "pytest":
@@ -177,13 +187,29 @@ def test_directives_set_up_and_indent_a_fragment(tmp_path: Path) -> None:
         ("<!-- snippet: accounts=1 -->\ntext\n```python\npass\n```\n", "without a Python block"),
         ("<!-- snippet: accounts=1\nimport os\n", "ends with a line holding only -->"),
         ("```python\ndef (:\n```\n", "not valid Python"),
+        ("<!-- snippet: redis=no -->\n```python\npass\n```\n", "write redis=yes"),
     ],
-    ids=["key", "reason", "runner", "file", "language", "gap", "unclosed", "syntax"],
+    ids=["key", "reason", "runner", "file", "language", "gap", "unclosed", "syntax", "redis"],
 )
 def test_malformed_directives_are_refused(tmp_path: Path, text: str, message: str) -> None:
     path = _write(tmp_path, text)
     with pytest.raises(SnippetError, match=re.escape(message)):
         [snippet.program() for snippet in collect(path)]
+
+
+@pytest.mark.anyio
+async def test_a_redis_snippet_gets_a_running_redis_server(tmp_path: Path) -> None:
+    """``redis=yes``: MINIMAX_ASYNC_COORDINATOR names a redis-server that answers PING."""
+    text = (
+        "<!-- snippet: redis=yes -->\n```python\n"
+        "import os\nimport redis\n"
+        "url = os.environ['MINIMAX_ASYNC_COORDINATOR']\n"
+        "assert url.startswith('unix://'), url\n"
+        "assert redis.Redis.from_url(url).ping()\n```\n"
+    )
+    (snippet,) = collect(_write(tmp_path, text))
+    assert snippet.redis
+    await run_snippet(snippet, tmp_path)
 
 
 @pytest.mark.anyio
