@@ -41,12 +41,12 @@ Every method is called on the event loop's thread.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
 from ._accounts import CloneStatistics, ErrorFactory
 
-__all__ = ["Coordinator", "ErrorFactory", "HeldBack", "NoRoomNow", "TicketT"]
+__all__ = ["Clock", "Coordinator", "ErrorFactory", "HeldBack", "NoRoomNow", "TicketT", "Timer"]
 
 #: The ticket type of an implementation (:class:`~minimax_async._accounts.Ticket` for the
 #: local one). The client reads only ``ticket.account``.
@@ -55,6 +55,33 @@ TicketT = TypeVar("TicketT")
 
 class NoRoomNow(Exception):
     """``admit(give_up=True)``: the job would have to wait for admission."""
+
+
+class Timer(Protocol):
+    """A callback scheduled with :meth:`Clock.call_at` (``asyncio.TimerHandle`` is one)."""
+
+    def cancel(self) -> None:
+        """Do not run the callback."""
+
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+
+    def when(self) -> float:
+        """When the callback runs, on its clock."""
+
+
+class Clock(Protocol):
+    """What the scheduler reads the time from and schedules its wake-ups with.
+
+    The running event loop is one (its ``time()`` and ``call_at()``), and the default;
+    tests pass a clock they advance by hand, so timed behaviour needs no real sleep.
+    """
+
+    def time(self) -> float:
+        """Now, in seconds (monotonic)."""
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
+        """Run ``callback`` once, at ``when`` or soon after."""
 
 
 class HeldBack(Protocol):

@@ -43,7 +43,7 @@ from ._accounts import (
 from ._accounts import (
     out_of_rotation_error as out_of_rotation_error,  # the client imports it from here
 )
-from ._coordinator import Coordinator, HeldBack
+from ._coordinator import Clock, Coordinator, HeldBack, Timer
 from ._coordinator import NoRoomNow as NoRoomNow  # the client imports it from here
 from ._exceptions import (
     ClientClosedError,
@@ -79,6 +79,8 @@ class CloneScheduler:
             leave other accounts idle at the end of a run.
         cap_lowering_strikes: 429s at full cap within a minute that lower the cap to 1.
         cap_lowered_for: Seconds the lowered cap lasts.
+        clock: Where pauses, narrowed caps and rotation read the time and schedule their
+            ends; ``None`` (the default) for the running event loop.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class CloneScheduler:
         prefetch: int = PREFETCH_PER_ACCOUNT,
         cap_lowering_strikes: int = 3,
         cap_lowered_for: float = 300.0,
+        clock: Clock | None = None,
     ) -> None:
         self._max_parallel = max_parallel
         self._max_voices = max_voices
@@ -121,7 +124,8 @@ class CloneScheduler:
         self._offer_to: set[_Account] = set()
         self._offer_handle: asyncio.Handle | None = None
         self._fatal: ErrorFactory | None = None
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._timers: set[Timer] = set()
+        self._clock = clock
 
     # ------------------------------------------------------------------ public
 
@@ -191,6 +195,7 @@ class CloneScheduler:
         """
         self._raise_if_fatal()
         loop = asyncio.get_running_loop()
+        clock = self._clock or loop
         state: _Account | None
         if pinned:
             state = self._account(account)
@@ -203,7 +208,7 @@ class CloneScheduler:
         else:
             state = None
             if not self._rotation_counted:
-                now = loop.time()
+                now = clock.time()
                 uncounted = [target for target in self._rotation() if target.voices is None]
                 self._rotation_counted = not uncounted
                 for target in uncounted:
@@ -226,7 +231,7 @@ class CloneScheduler:
             # look at every account: with nobody waiting, any account with room will do,
             # and this one is found at once (the voice slots still decide, via _admissible).
             preferred = self._accounts.get(account)
-            now = loop.time()
+            now = clock.time()
             if (
                 preferred is not None
                 and self._rotation_counted
@@ -239,7 +244,7 @@ class CloneScheduler:
         if (
             state is not None
             and not self._unpinned.items
-            and self._takes_at_once(state, ahead, loop.time())
+            and self._takes_at_once(state, ahead, clock.time())
         ):  # nobody waits and there is room: admitted at once, no waiter needed
             _count_name(state, name)
             return _ticket(state, name, self._seq)
@@ -277,7 +282,7 @@ class CloneScheduler:
         if (
             not state.clone_queue.items
             and state.cloning < state.cap
-            and state.paused_until <= loop.time()
+            and state.paused_until <= (self._clock or loop).time()
         ):  # a free slot and nobody ahead: take it
             state.cloning += 1
             ticket.holds_clone_slot = True
@@ -369,7 +374,7 @@ class CloneScheduler:
     def pause(self, account: str | None, seconds: float) -> None:
         """Pause ``account``'s clone slots for ``seconds`` (a 429 at one clone in flight)."""
         state = self._account(account)
-        until = asyncio.get_running_loop().time() + seconds
+        until = self._now() + seconds
         if until > state.paused_until:
             state.paused_until = until
             self._call_at(until)
@@ -382,8 +387,7 @@ class CloneScheduler:
         them within a minute keep the account at one for ``cap_lowered_for``.
         """
         state = self._account(account)
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self._now()
         state.strikes.append(now)
         while state.strikes and state.strikes[0] < now - RATE_LIMIT_STRIKE_WINDOW:
             state.strikes.popleft()
@@ -394,8 +398,7 @@ class CloneScheduler:
         until = now + seconds
         if until > state.cap_until:
             state.cap_until = until
-            handle = loop.call_at(until, self._restore_cap, state)
-            self._timers.add(handle)
+            self._timers.add(self._time().call_at(until, partial(self._restore_cap, state)))
 
     def take_out_of_rotation(
         self, account: str | None, seconds: float, error: ErrorFactory
@@ -406,7 +409,7 @@ class CloneScheduler:
         ``error()``; unpinned jobs go to the other accounts.
         """
         state = self._account(account)
-        until = asyncio.get_running_loop().time() + seconds
+        until = self._now() + seconds
         state.out_until = max(state.out_until, until)
         state.out_error = error
         self._call_at(until)
@@ -419,7 +422,7 @@ class CloneScheduler:
     def is_out_of_rotation(self, account: str | None) -> bool:
         """Whether ``account`` is out of rotation now."""
         state = self._accounts.get(account)
-        return state is not None and state.out_until > asyncio.get_running_loop().time()
+        return state is not None and state.out_until > self._now()
 
     def unavailable_error(self, account: str | None) -> BaseException | None:
         """The error for a job pinned to ``account`` if it is out of rotation, else None."""
@@ -453,7 +456,7 @@ class CloneScheduler:
 
     def statistics(self) -> CloneStatistics:
         """In-flight and waiting counts, per account and overall."""
-        now = asyncio.get_running_loop().time() if self._has_loop() else 0.0
+        now = self._now() if self._clock is not None or self._has_loop() else 0.0
         held_for: dict[str | None, int] = {}
         for pool in self._held_pinned.values():
             held_for[pool.account] = held_for.get(pool.account, 0) + len(pool)
@@ -512,7 +515,7 @@ class CloneScheduler:
         """
         if self._max_voices is None:
             return
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         for name in accounts:
             state = self._accounts.get(name)
             if state is not None and state.voices is None and state.out_until <= now:
@@ -592,7 +595,7 @@ class CloneScheduler:
         self._offer_to = set()
         if self._unpinned.items or self._fatal is not None:
             return
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         if any(
             s.admitted < s.cap
             and s.paused_until <= now  # a pause's end dispatches (and offers) again
@@ -605,18 +608,22 @@ class CloneScheduler:
                     held.grow()
                     return
 
+    def _time(self) -> Clock:
+        return self._clock or asyncio.get_running_loop()
+
+    def _now(self) -> float:
+        return (self._clock or asyncio.get_running_loop()).time()
+
     def _call_at(self, when: float) -> None:
-        loop = asyncio.get_running_loop()
-        handle = loop.call_at(when, self._timer_fired)
-        self._timers.add(handle)
+        self._timers.add(self._time().call_at(when, self._timer_fired))
 
     def _timer_fired(self) -> None:
-        now = asyncio.get_running_loop().time()
+        now = self._now()
         self._timers = {h for h in self._timers if h.when() > now and not h.cancelled()}
         self._dispatch()
 
     def _restore_cap(self, state: _Account) -> None:
-        if asyncio.get_running_loop().time() >= state.cap_until:  # not narrowed again since
+        if self._now() >= state.cap_until:  # not narrowed again since
             state.cap = self._max_parallel
             self._dispatch(state)
 
@@ -660,7 +667,7 @@ class CloneScheduler:
         """
         if self._fatal is not None:
             return
-        now = asyncio.get_running_loop().time()
+        now = (self._clock or asyncio.get_running_loop()).time()
         states = self._accounts.values() if only is None else (only,)
         for state in states:  # stage 2: clone slots
             queue = state.clone_queue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import anyio
 import pytest
 
 from minimax_async import (
@@ -14,6 +15,7 @@ from minimax_async import (
     VoiceSlotsExhaustedError,
 )
 from minimax_async._scheduler import CloneScheduler, NoRoomNow, Ticket
+from tests._clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 
@@ -32,6 +34,7 @@ def make(
     counts: dict[str | None, int] | None = None,
     prefetch: int = 1,
     max_parallel: int = 2,
+    clock: ManualClock | None = None,
 ) -> CloneScheduler:
     return CloneScheduler(
         accounts=accounts,
@@ -39,13 +42,18 @@ def make(
         max_voices=max_voices,
         count_voices=counter(counts or {}),
         prefetch=prefetch,
+        clock=clock,
     )
 
 
 async def settle() -> None:
-    """Let every ready task run (the scheduler hands out slots synchronously)."""
-    for _ in range(5):
-        await asyncio.sleep(0)
+    """Let every other task run until it waits (the scheduler hands out slots synchronously).
+
+    Twice: ``wait_all_tasks_blocked`` sees tasks only, and a voice count's end reaches its
+    waiters through a future's done callback, one loop pass after the count's task ends.
+    """
+    await anyio.wait_all_tasks_blocked()
+    await anyio.wait_all_tasks_blocked()
 
 
 async def test_two_clone_slots_per_account() -> None:
@@ -204,13 +212,17 @@ async def test_duplicate_name_on_one_account_refused() -> None:
 
 async def test_pause_holds_clone_slots_until_expiry() -> None:
     """A 429 pause stops new clone grants on that account until it ends, then resumes."""
-    sched = make(["a"])
+    clock = ManualClock()
+    sched = make(["a"], clock=clock)
     ticket = await sched.admit("a", pinned=True, name="x")
     sched.pause("a", 0.05)
     grab = asyncio.create_task(sched.acquire_clone(ticket))
     await settle()
+    clock.advance(0.049)
+    await settle()
     assert not grab.done()
     assert sched.statistics().accounts["a"].paused_for > 0
+    clock.advance(0.001)
     await asyncio.wait_for(grab, 1)
     sched.finish(ticket, created=False)
 
@@ -224,17 +236,22 @@ async def test_429_at_full_cap_narrows_then_strikes_lower_the_cap() -> None:
         count_voices=counter({}),
         cap_lowering_strikes=3,
         cap_lowered_for=0.3,
+        clock=(clock := ManualClock()),
     )
     sched.narrow("a", 0.02)
     assert sched.statistics().accounts["a"].cap == 1
     assert sched.statistics().accounts["a"].paused_for == 0  # it keeps working at one
-    await asyncio.sleep(0.05)
+    clock.advance(0.019)
+    assert sched.statistics().accounts["a"].cap == 1  # (not yet)
+    clock.advance(0.031)
     assert sched.statistics().accounts["a"].cap == 2  # back after the Retry-After time
     sched.narrow("a", 0.02)
     sched.narrow("a", 0.02)  # the third strike within a minute
-    await asyncio.sleep(0.05)
+    clock.advance(0.05)
     assert sched.statistics().accounts["a"].cap == 1  # held for cap_lowered_for
-    await asyncio.sleep(0.35)
+    clock.advance(0.249)
+    assert sched.statistics().accounts["a"].cap == 1  # (not yet)
+    clock.advance(0.101)
     assert sched.statistics().accounts["a"].cap == 2
 
 
@@ -272,11 +289,14 @@ async def test_fail_all_ends_every_waiter_and_later_admissions() -> None:
 async def test_voice_count_learned_once_per_account() -> None:
     """The cloned-voice count is fetched once per account, however many jobs ask at once."""
     calls: list[str | None] = []
+    gate = asyncio.Event()
 
     async def count(account: str | None) -> int:
         calls.append(account)
-        await asyncio.sleep(0.01)
+        await gate.wait()  # counts take a while: every job asks meanwhile
         return 0
+
+    asyncio.get_running_loop().call_soon(gate.set)
 
     sched = CloneScheduler(accounts=["a", "b"], max_parallel=2, max_voices=4, count_voices=count)
     tickets = await asyncio.gather(
@@ -397,7 +417,8 @@ class _Held:
 async def test_room_on_a_paused_account_is_offered_to_held_jobs_only_when_the_pause_ends() -> None:
     """A slot freed on a paused account is not offered to a held-back run (its new runner
     would only give up again); the pause's end offers it."""
-    sched = make(["a"], prefetch=0)
+    clock = ManualClock()
+    sched = make(["a"], prefetch=0, clock=clock)
     held = _Held(5)
     sched.hold(held)
     ticket = await sched.admit(None, pinned=False, name="v0")
@@ -405,7 +426,8 @@ async def test_room_on_a_paused_account_is_offered_to_held_jobs_only_when_the_pa
     sched.finish(ticket, created=False)
     await settle()
     assert held.grown == 0
-    await asyncio.sleep(0.1)
+    clock.advance(0.05)
+    await settle()
     assert held.grown == 1
     sched.unhold(held)
 
@@ -440,12 +462,17 @@ async def test_aclose_cancels_and_awaits_the_voice_counts_and_timers_it_started(
             ended.append("count")
         return 0
 
-    sched = CloneScheduler(accounts=["a"], max_parallel=2, max_voices=4, count_voices=count)
+    clock = ManualClock()
+    sched = CloneScheduler(
+        accounts=["a"], max_parallel=2, max_voices=4, count_voices=count, clock=clock
+    )
     waiter = asyncio.ensure_future(sched.admit("a", pinned=True, name="v"))
     await started.wait()
     sched.pause("a", 3600.0)
     sched.narrow("a", 3600.0)
+    assert clock.pending == 2
     await sched.aclose()
+    assert clock.pending == 0  # every timer cancelled
     assert ended == ["count"]  # the count task ran its cleanup before aclose() returned
     with pytest.raises(ClientClosedError):
         await waiter
