@@ -40,7 +40,15 @@ INTERNAL = {
         "Ticket",
         "out_of_rotation_error",
     },
-    "_coordinator": {"Coordinator", "ErrorFactory", "HeldBack", "NoRoomNow", "TicketT"},
+    "_coordinator": {
+        "Clock",
+        "Coordinator",
+        "ErrorFactory",
+        "HeldBack",
+        "NoRoomNow",
+        "TicketT",
+        "Timer",
+    },
     # The client's sample loading. SampleSource appears in public signatures
     # (VoiceJob.samples, Client.upload_sample) but is only a type alias of builtins.
     "_samples": {
