@@ -93,6 +93,14 @@ def _of_unknown_age(voice: Voice, name: str, owned: Container[str]) -> bool:
     )
 
 
+def _finish(scheduler: CloneScheduler, ticket: Ticket, voice: Voice | None, lease: bool) -> None:
+    """End an admitted clone's ticket: with its voice's id if one was created or adopted."""
+    if voice is None:
+        scheduler.finish(ticket, created=False, lease=lease)
+    else:
+        scheduler.finish(ticket, created=True, lease=lease, voice_id=voice.voice_id)
+
+
 class Cloner:
     """Admitted clones to voices, duplicate-free, and jobs to accounts.
 
@@ -149,7 +157,7 @@ class Cloner:
         """A voice was deleted: its slot is free again, if the client counted it."""
         counted = self.counted_voices
         if voice_id in counted:
-            self._scheduler.voice_deleted(counted.pop(voice_id))
+            self._scheduler.voice_deleted(counted.pop(voice_id), voice_id)
         # A voice the client never counted (made by hand after it counted the account's
         # voices) does not change its count, so deleting one changes nothing either.
 
@@ -172,15 +180,14 @@ class Cloner:
         try:
             scheduler = self._scheduler
             ticket = await scheduler.admit(account, pinned=True, name=request.voice_name)
-            created = False
+            voice: Voice | None = None
             try:
                 voice = await operations.guarded(
                     self.clone_admitted(ticket, request, options), started=True
                 )
-                created = True
                 return voice
             finally:
-                scheduler.finish(ticket, created=created, lease=lease)
+                _finish(scheduler, ticket, voice, lease)
         finally:
             operations.leave()
 
@@ -201,6 +208,7 @@ class Cloner:
         retrying = Retrying(options.retry, "clone %r on account %s", request.voice_name, account)
         async for attempt in retrying:
             await scheduler.acquire_clone(ticket, front=attempt.number > 1)
+            scheduler.sending(ticket)
             if on_send is not None:
                 on_send()
             try:
@@ -232,16 +240,15 @@ class Cloner:
         429, the retry loop backs off as usual)."""
         if not isinstance(exc, RateLimitError):
             return None
-        scheduler = self._scheduler
         seconds = options.retry.delay(attempt, exc)
-        # Set before the slot is given back, so that no queued clone meets the same 429:
+        # Told before the slot is given back, so that no queued clone meets the same 429:
         # refused beside a running clone, the account runs at one for the Retry-After time;
         # refused alone, the whole account waits it out.
-        if scheduler.beside_others(ticket):
-            scheduler.narrow(ticket.account, seconds)
-            return f"when a clone slot frees (the account runs one clone for {seconds:.1f} s)"
-        scheduler.pause(ticket.account, seconds)
-        return f"when the account's pause of {seconds:.1f} s ends"
+        self._scheduler.rate_limited(ticket, seconds)
+        return (
+            f"when the scheduler gives it a clone slot (the account's 429 wait: {seconds:.3g} s,"
+            " paused or at one clone)"
+        )
 
     async def _find_ambiguous_clone(
         self,
@@ -340,20 +347,19 @@ class Cloner:
                     ahead=ahead,
                     give_up=give_up and placement == 1,
                 )
-                created = False
+                voice: Voice | None = None
                 try:
                     voice = await operations.guarded(
                         self._upload_and_clone(job, ticket, tracker, reusable, options),
                         started=True,
                     )
-                    created = True
                     return voice
                 except (AccountError, AccountUnavailableError):
                     if pinned is not None or placement == placements:
                         raise
                     tracker.move(JobState.QUEUED)  # and on to another account
                 finally:
-                    scheduler.finish(ticket, created=created, lease=lease)
+                    _finish(scheduler, ticket, voice, lease)
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             operations.leave()

@@ -253,7 +253,9 @@ def system_voices_request(
 def upload_sample_request(account: str | None, data: bytes, content_type: str) -> WireRequest:
     """POST audio/upload-sample: the raw bytes, with their audio content type.
 
-    Not idempotent: each upload creates a file id.
+    Safe to send again (``idempotent``), although each upload creates a file id: a second
+    upload of the same bytes only leaves a file id that nothing uses (no voice slot, no
+    credit), so an upload is retried after a 5xx or a lost answer too.
     """
     return WireRequest(
         "POST",
@@ -263,7 +265,7 @@ def upload_sample_request(account: str | None, data: bytes, content_type: str) -
         _account_params(account),
         body=data,
         content_type=content_type,
-        idempotent=False,
+        idempotent=True,
         answer=_UPLOADED,
     )
 

@@ -148,7 +148,7 @@ BUILT: list[Any] = [
             ACCOUNT,
             {"account": ACCOUNT},
             "audio/mpeg",
-            False,
+            True,  # safe to resend: a second upload only leaves an unused file id
         ),
         id="upload-sample",
     ),
