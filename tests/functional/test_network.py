@@ -25,7 +25,7 @@ from minimax_async import (
     RetryPolicy,
     TransportError,
 )
-from minimax_async._transport import SEND_RATE_FLOOR, make_transport
+from minimax_async._transport import SEND_RATE_FLOOR, Transport, make_transport
 from minimax_async._wire import WireRequest
 from minimax_async.testing import FakeMiniMax, Fault
 from tests.functional.cli_support import cli_env, run_cli
@@ -479,6 +479,20 @@ async def slow_reader() -> AsyncIterator[tuple[str, asyncio.Event]]:
         await runner.cleanup()
 
 
+def direct_transport(base_url: str, *, connect_timeout: float) -> Transport:
+    """The client's transport alone, without proxy or environment."""
+    return make_transport(
+        base_url,
+        "user:1-abc",
+        connection_limit=10,
+        connect_timeout=connect_timeout,
+        proxy=None,
+        ssl=None,
+        trust_env=False,
+        session=None,
+    )
+
+
 async def test_timeout_does_not_bound_sending_a_big_body(
     slow_reader: tuple[str, asyncio.Event],
 ) -> None:
@@ -486,16 +500,7 @@ async def test_timeout_does_not_bound_sending_a_big_body(
     it yet, so the client's writes wait) is still sent and answered: ``timeout`` bounds the
     server's silence after the request is sent, not the sending."""
     base_url, release = slow_reader
-    transport = make_transport(
-        base_url,
-        "user:1-abc",
-        connection_limit=10,
-        connect_timeout=5,
-        proxy=None,
-        ssl=None,
-        trust_env=False,
-        session=None,
-    )
+    transport = direct_transport(base_url, connect_timeout=5)
     request = WireRequest("POST", "upload", "upload", body=b"\0" * _BODY_BYTES)
     try:
         sending = asyncio.ensure_future(transport.send(request, timeout=0.2))
@@ -513,16 +518,7 @@ async def test_timeout_does_not_bound_sending_a_big_body(
 def test_the_overall_bound_grows_with_the_body() -> None:
     """Each exchange has an overall bound (nothing waits forever): connect + read timeout,
     plus one second per SEND_RATE_FLOOR bytes of body; the read timeout is sock_read."""
-    transport = make_transport(
-        "https://api.example",
-        "user:1-abc",
-        connection_limit=10,
-        connect_timeout=10,
-        proxy=None,
-        ssl=None,
-        trust_env=False,
-        session=None,
-    )
+    transport = direct_transport("https://api.example", connect_timeout=10)
     bodiless = transport._timeout(30, None)
     upload = transport._timeout(30, b"\0" * (_BODY_BYTES))
     assert (bodiless.sock_connect, bodiless.sock_read, bodiless.total) == (10, 30, 40)
