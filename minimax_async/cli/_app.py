@@ -318,12 +318,37 @@ def clone(
             help="With --coordinator: the namespace every run sharing these accounts uses.",
         ),
     ] = DEFAULT_NAMESPACE,
+    liveness_ttl: Annotated[
+        float | None,
+        typer.Option(
+            "--liveness-ttl",
+            min=0.1,
+            help="With --coordinator: seconds after which a crashed run's waiting jobs stop "
+            "holding their places (default 15).",
+            show_default=False,
+        ),
+    ] = None,
+    inflight_hold: Annotated[
+        float | None,
+        typer.Option(
+            "--inflight-hold",
+            min=0.1,
+            help="With --coordinator: seconds a crashed run's clone on the wire keeps its "
+            "slot, and its resumed job waits before adopting it (default: the clone "
+            "timeout, 120).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Clone every voice of a manifest, with live progress; resumable with the same --results."""
     options = _global(ctx)
 
     def body() -> int:
-        shared = None if coordinator is None else CoordinatorOption(coordinator, namespace)
+        shared = (
+            None
+            if coordinator is None
+            else CoordinatorOption(coordinator, namespace, liveness_ttl, inflight_hold)
+        )
         loaded = load_manifest(manifest)
         check_results_path(results, manifest=loaded.path)
 

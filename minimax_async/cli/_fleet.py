@@ -40,10 +40,14 @@ class CoordinatorOption:
     Attributes:
         url: A ``redis://``, ``rediss://`` or ``unix://`` URL.
         namespace: The namespace every run sharing these accounts uses.
+        liveness_ttl: ``RedisCoordinator(liveness_ttl=...)``; ``None``: its default.
+        inflight_hold: ``RedisCoordinator(inflight_hold=...)``; ``None``: its default.
     """
 
     url: str
     namespace: str = DEFAULT_NAMESPACE
+    liveness_ttl: float | None = None
+    inflight_hold: float | None = None
 
     def __attrs_post_init__(self) -> None:
         # A password in the URL must never be printed, not even in an error about the URL.
@@ -70,4 +74,12 @@ def make_coordinator(option: CoordinatorOption) -> Any:
         raise CliError(
             "--coordinator needs the redis extra: pip install 'minimax_async[redis]'", EXIT_USAGE
         ) from exc
-    return fleet.RedisCoordinator(option.url, namespace=option.namespace)
+    settings = {
+        name: value
+        for name, value in (
+            ("liveness_ttl", option.liveness_ttl),
+            ("inflight_hold", option.inflight_hold),
+        )
+        if value is not None
+    }
+    return fleet.RedisCoordinator(option.url, namespace=option.namespace, **settings)
