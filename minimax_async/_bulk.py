@@ -13,7 +13,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TypeGuard
+from typing import Final, TypeGuard
 
 import attrs
 
@@ -158,6 +158,18 @@ class JobState(enum.Enum):
 #: States a job does not leave.
 FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED})
 
+#: Every move a job may make (``JobTracker.move`` refuses the others). Back to ``QUEUED``: a
+#: placed job whose account went out of rotation (596/412) waits for another account. Any
+#: state but a final one may fail; only a clone that was sent ends in a voice.
+TRANSITIONS: Final[Mapping[JobState, frozenset[JobState]]] = {
+    JobState.QUEUED: frozenset({JobState.UPLOADING, JobState.FAILED}),
+    JobState.UPLOADING: frozenset({JobState.READY, JobState.QUEUED, JobState.FAILED}),
+    JobState.READY: frozenset({JobState.CLONING, JobState.QUEUED, JobState.FAILED}),
+    JobState.CLONING: frozenset({JobState.DONE, JobState.QUEUED, JobState.FAILED}),
+    JobState.DONE: frozenset(),
+    JobState.FAILED: frozenset(),
+}
+
 
 @attrs.frozen
 class CloneResult:
@@ -285,10 +297,19 @@ class JobTracker:
         progress._add_all(jobs)
 
     def move(self, state: JobState, account: str | None = None) -> None:
-        """Record a change of state (and of account, when given)."""
+        """Record a change of state (and of account, when given).
+
+        Raises:
+            RuntimeError: The move is not in :data:`TRANSITIONS` (a bug, never the job's
+                fault). Staying in the same state is allowed (a retried clone).
+        """
         new_account = account if account is not None else self.account
         if state is self.state and new_account == self.account:
             return
+        if state is not self.state and state not in TRANSITIONS[self.state]:
+            raise RuntimeError(
+                f"job {self.job.voice_name!r} cannot move from {self.state.name} to {state.name}"
+            )
         if state is JobState.UPLOADING and self.started_at is None:
             self.started_at = time.time()
         if self.progress is not None:
