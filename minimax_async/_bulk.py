@@ -34,7 +34,29 @@ __all__ = ["CloneProgress", "CloneResult", "JobState", "VoiceJob", "is_file_id"]
 def _samples(value: SampleSource | Iterable[SampleSource]) -> tuple[SampleSource, ...]:
     if isinstance(value, (str, bytes, bytearray, memoryview, os.PathLike)):
         return (value,)
-    return tuple(value)
+    if not isinstance(value, Iterable):
+        raise ValidationError(
+            "samples", f"must be paths, bytes or file ids, not {type(value).__name__}"
+        )
+    samples = tuple(value)
+    for sample in samples:
+        if not isinstance(sample, (str, bytes, bytearray, memoryview, os.PathLike)):
+            raise ValidationError(
+                "samples",
+                f"a sample must be a path, bytes or a file id, not {type(sample).__name__}",
+            )
+    return samples
+
+
+def _samples_repr(samples: tuple[SampleSource, ...]) -> str:
+    """The samples as a repr shows them: in-memory audio as its size, never its bytes."""
+    shown = (
+        f"<{len(s) if not isinstance(s, memoryview) else s.nbytes} bytes>"
+        if isinstance(s, (bytes, bytearray, memoryview))
+        else repr(s)
+        for s in samples
+    )
+    return f"({', '.join(shown)}{',' if len(samples) == 1 else ''})"
 
 
 def _check_text(field: str, value: object, limit: int | None = None) -> None:
@@ -72,7 +94,7 @@ class VoiceJob:
     # fields: a bulk run builds one job per voice (100,000 of them, say).
     voice_name: str
     language_tag: str
-    samples: tuple[SampleSource, ...] = attrs.field(converter=_samples)
+    samples: tuple[SampleSource, ...] = attrs.field(converter=_samples, repr=_samples_repr)
     account: str | None = attrs.field(default=None, validator=optional_account)
     need_noise_reduction: bool = attrs.field(default=True, validator=strict_bool)
     # Derived once here rather than on every use: bulk runs read them several times per job.

@@ -15,13 +15,11 @@ the units it composes, each handed its collaborators:
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, TypeVar
-from urllib.parse import urlsplit
 
 import anyio
 import attrs
@@ -31,6 +29,17 @@ if TYPE_CHECKING:
 
 from ._bulk import CloneProgress, JobTracker, VoiceJob
 from ._capacity import VoiceSlots
+from ._checks import (
+    check_account_arg,
+    check_accounts,
+    check_base_url,
+    check_count,
+    check_flag,
+    check_path_id,
+    check_sample_source,
+    check_seconds,
+    check_token,
+)
 from ._clone_run import CloneRun
 from ._cloning import ADOPTION_CLOCK_SKEW, DEFAULT_RECHECK_DELAY, Cloner
 from ._converter import shared_converter
@@ -113,22 +122,7 @@ _CLOSED_MESSAGE: Final = "the client was closed"
 
 
 def _check_base_url(base_url: str, name: str = "base_url") -> str:
-    parts = urlsplit(base_url)
-    if parts.scheme == "https" and parts.hostname:
-        return base_url.rstrip("/")
-    if parts.scheme == "http" and parts.hostname:
-        host = parts.hostname
-        try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-        if loopback:
-            return base_url.rstrip("/")
-        raise ConfigurationError(
-            f"{name} {base_url!r} is plain http to a non-loopback host; the token would "
-            "travel unencrypted. Use https (http is allowed only for 127.0.0.1/localhost)."
-        )
-    raise ConfigurationError(f"{name} {base_url!r} is not an http(s) URL")
+    return check_base_url(base_url, name)
 
 
 class Client:
@@ -237,6 +231,20 @@ class Client:
                 f"no API token: pass Client(token=...) or set the {TOKEN_ENV_VAR} "
                 "environment variable"
             )
+        token = check_token(token)
+        check_seconds("timeout", timeout)
+        check_seconds("clone_timeout", clone_timeout)
+        check_seconds("account_cooldown", account_cooldown, allow_zero=True)
+        check_seconds("recheck_delay", recheck_delay, allow_zero=True)
+        check_seconds("lowered_cap_for", lowered_cap_for, allow_zero=True)
+        check_count("lower_cap_after", lower_cap_after)
+        check_count("connection_limit", connection_limit)
+        check_count("max_response_bytes", max_response_bytes)
+        check_flag("reuse_uploads", reuse_uploads)
+        if max_voices_per_account is not None:
+            check_count("max_voices_per_account", max_voices_per_account)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
         if isinstance(max_parallel_clones, bool) or max_parallel_clones not in (1, 2):
             raise ConfigurationError(
                 f"max_parallel_clones is {max_parallel_clones!r}; the API runs 1 or 2 "
@@ -246,12 +254,7 @@ class Client:
             raise ConfigurationError("max_voices_per_account must be at least 1 (or None)")
         if timeout <= 0 or clone_timeout <= 0:
             raise ConfigurationError("timeout and clone_timeout must be positive")
-        account_list = None if accounts is None else tuple(dict.fromkeys(accounts))
-        if account_list is not None:
-            if isinstance(accounts, str):
-                raise ConfigurationError("accounts must be a list of account ids, not one string")
-            if not account_list or not all(isinstance(a, str) and a for a in account_list):
-                raise ConfigurationError("accounts must hold at least one non-empty account id")
+        account_list = check_accounts(accounts)
         base_url_name = "base_url"
         if base_url is None:
             base_url = os.environ.get(BASE_URL_ENV_VAR) or DEFAULT_BASE_URL
@@ -379,8 +382,10 @@ class Client:
         client closes its views too.
         """
         for name, value in (("timeout", timeout), ("clone_timeout", clone_timeout)):
-            if value is not None and value <= 0:
-                raise ConfigurationError(f"{name} must be positive, not {value!r}")
+            if value is not None:
+                check_seconds(name, value)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
         view = object.__new__(Client)
         view.__dict__.update(self.__dict__)
         view._is_view = True
@@ -482,8 +487,11 @@ class Client:
             page_size: Voices per request (the API default is 500).
         """
         account = self._check_account(account, "iter_system_voices", required=False)
-        if page_size < 1:
-            raise ValidationError("page_size", "must be at least 1")
+        check_count("page_size", page_size, error=ValidationError)
+        if not (tag_list is None or isinstance(tag_list, str)) and not all(
+            isinstance(tag, str) for tag in tag_list
+        ):
+            raise ValidationError("tag_list", "must be a string or a sequence of strings")
         tags = tag_list if isinstance(tag_list, str) or tag_list is None else ",".join(tag_list)
         page_number = 1
         while True:
@@ -546,6 +554,8 @@ class Client:
             progress: A :class:`CloneProgress` to update (one is made if omitted; it is
                 also ``run.progress``).
         """
+        if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Iterable):
+            raise ValidationError("jobs", f"must be an iterable of VoiceJob, not {jobs!r:.40}")
         job_list = list(jobs)
         for job in job_list:
             if not isinstance(job, VoiceJob):
@@ -626,6 +636,9 @@ class Client:
             InvalidSampleError: Not mp3/wav, unreadable, or not 10-60 s long; nothing sent.
         """
         account = self._check_account(account, "upload_sample")
+        check_sample_source(source)
+        if content_type is not None and not isinstance(content_type, str):
+            raise ValidationError("content_type", f"must be a string, not {content_type!r}")
         sample = await load_sample(source, content_type=content_type)
         wire = upload_sample_request(account, sample.data, sample.content_type)
         return await self._guarded(self._send(wire, UploadedSample))
@@ -686,6 +699,7 @@ class Client:
     ) -> AsyncIterator[Clip]:
         """Every generated clip of an account (GET audio/), page by page."""
         account = self._check_account(account, "iter_clips", required=False)
+        check_count("page_size", page_size, error=ValidationError)
         page_number = 1
         while True:
             wire = audio_list_request(account, page=page_number, page_size=page_size)
@@ -698,15 +712,13 @@ class Client:
 
     async def get_clip(self, audio_id: str) -> Clip:
         """One generated clip (GET audio/{audio_id})."""
-        if not audio_id:
-            raise ValidationError("audio_id", "must be a non-empty string")
+        check_path_id("audio_id", audio_id)
         wire = clip_request(audio_id, account_from_id(audio_id))
         return await self._guarded(self._send(wire, Clip))
 
     async def delete_clip(self, audio_id: str) -> None:
         """Delete a generated clip (DELETE audio/{audio_id}; idempotent)."""
-        if not audio_id:
-            raise ValidationError("audio_id", "must be a non-empty string")
+        check_path_id("audio_id", audio_id)
         wire = delete_clip_request(audio_id, account_from_id(audio_id))
         await self._guarded(self._send(wire, NoBody))
 
@@ -731,8 +743,7 @@ class Client:
         Raises:
             NotFoundError: The account is not configured.
         """
-        if not account:
-            raise ValidationError("account", "must be a non-empty string")
+        check_path_id("account", account)
         return await self._guarded(self._send(get_account_request(account), Account))
 
     # ------------------------------------------------------------------ plumbing
@@ -740,6 +751,7 @@ class Client:
     def _check_account(
         self, account: str | None, operation: str, *, required: bool = True
     ) -> str | None:
+        account = check_account_arg(account)
         self._operations.check_open(operation)
         accounts = self._accounts
         if accounts is None:

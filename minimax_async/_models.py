@@ -9,6 +9,7 @@ No I/O and no cattrs here.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -100,6 +101,10 @@ def _in_range(low: float, high: float) -> Any:
             return
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError(attribute.name, f"must be a number, not {type(value).__name__}")
+        if not math.isfinite(value):  # inf would go out as ``Infinity``, which is not JSON
+            raise ValidationError(
+                attribute.name, f"is {value}; it must be a finite number from {low} to {high}"
+            )
         if not low <= value <= high:
             raise ValidationError(attribute.name, f"is {value}; it must be from {low} to {high}")
 
@@ -128,6 +133,10 @@ def _file_ids(value: Iterable[str]) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)):
         raise ValidationError(
             "files", "must be a sequence of file ids (the client joins them), not one string"
+        )
+    if not isinstance(value, Iterable):
+        raise ValidationError(
+            "files", f"must be a sequence of file ids, not {type(value).__name__}"
         )
     return tuple(value)
 

@@ -27,6 +27,7 @@ an ambiguous failure the engine looks for the voice (adoption) before any resend
 from __future__ import annotations
 
 import logging
+import math
 import random
 from typing import Any, Final
 
@@ -54,7 +55,13 @@ _MAX_EXPONENT: Final = 64
 
 def _at_least(low: float) -> Any:
     def check(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not value >= low
+            or (attribute.name == "attempts" and not isinstance(value, int))
+        ):
             raise ConfigurationError(
                 f"RetryPolicy.{attribute.name} must be >= {low}, not {value!r}"
             )
