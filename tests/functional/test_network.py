@@ -368,6 +368,20 @@ async def test_ones_own_session_with_proxy_and_ssl(
     assert proxy.requests() == [f"CONNECT {fake_hostport(tls_fake)}"]
 
 
+async def test_ones_own_session_with_the_environment_proxy(
+    tls_fake: FakeMiniMax, proxy: TinyProxy, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a session of one's own (aiohttp's default trust_env=False), the client's
+    ``trust_env`` still sends through ``HTTPS_PROXY``."""
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    async with (
+        aiohttp.ClientSession() as own,
+        client_for(tls_fake, session=own, ssl=trusting_context(ca)) as client,
+    ):
+        await client.get_config()
+    assert proxy.requests() == [f"CONNECT {fake_hostport(tls_fake)}"]
+
+
 async def test_a_session_that_reads_the_environment_refuses_trust_env_false() -> None:
     async with aiohttp.ClientSession(trust_env=True) as own:
         with pytest.raises(ConfigurationError, match="trust_env"):
