@@ -7,8 +7,6 @@ synthesise speech with them. ``minimax_async.testing`` holds a contract-faithful
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from ._bulk import CloneProgress, CloneResult, JobState, VoiceJob, is_file_id
 from ._capacity import VoiceSlots
 from ._client import (
@@ -83,11 +81,7 @@ from ._scheduler import (
     AccountStatistics,
     CloneStatistics,
 )
-
-try:
-    __version__ = version("minimax_async")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+from ._version import __version__
 
 __all__ = [
     "ADOPTION_CLOCK_SKEW",

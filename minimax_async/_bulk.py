@@ -310,13 +310,13 @@ class JobTracker:
 
     def __attrs_post_init__(self) -> None:
         if self.progress is not None and not self.announced:
-            self.progress._add_all((self.job,))
+            self.progress._add_all((self.job,))  # noqa: SLF001 - same module
 
     @staticmethod
     def queue_all(progress: CloneProgress, jobs: Sequence[VoiceJob]) -> None:
         """Count a bulk run's jobs as queued in ``progress``, in one step (their trackers,
         made later, are ``announced``)."""
-        progress._add_all(jobs)
+        progress._add_all(jobs)  # noqa: SLF001 - same module
 
     def move(self, state: JobState, account: str | None = None) -> None:
         """Record a change of state (and of account, when given).
@@ -338,6 +338,6 @@ class JobTracker:
             # A job queued without an account counts under None until it gets one.
             old_account = self.account if self.state is not JobState.QUEUED else None
             target = new_account if state is not JobState.QUEUED else None
-            self.progress._move(self.job, self.state, state, old_account, target)
+            self.progress._move(self.job, self.state, state, old_account, target)  # noqa: SLF001 - same module
         self.state = state
         self.account = new_account

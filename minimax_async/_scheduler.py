@@ -277,7 +277,7 @@ class CloneScheduler:
     async def acquire_clone(self, ticket: Ticket, *, front: bool = False) -> None:
         """Wait for one of the ticket's account clone slots (FIFO; ``front`` for a retry)."""
         self._raise_if_fatal()
-        state = ticket._state
+        state = ticket._state  # noqa: SLF001 - the scheduler's own ticket (_accounts)
         loop = asyncio.get_running_loop()
         if (
             not state.clone_queue.items
@@ -316,13 +316,13 @@ class CloneScheduler:
 
     def beside_others(self, ticket: Ticket) -> bool:
         """Whether another clone of the ticket's account is in flight besides its own."""
-        return ticket._state.cloning > 1
+        return ticket._state.cloning > 1  # noqa: SLF001 - the scheduler's own ticket (_accounts)
 
     def release_clone(self, ticket: Ticket) -> None:
         """Give back the ticket's clone slot (safe to call when it holds none)."""
         if ticket.holds_clone_slot:
             ticket.holds_clone_slot = False
-            state = ticket._state
+            state = ticket._state  # noqa: SLF001 - the scheduler's own ticket (_accounts)
             state.cloning -= 1
             if state.clone_queue.items:  # admission does not depend on clone slots
                 self._dispatch(state)
@@ -345,7 +345,7 @@ class CloneScheduler:
             return
         self.release_clone(ticket)
         ticket.finished = True
-        state = ticket._state
+        state = ticket._state  # noqa: SLF001 - the scheduler's own ticket (_accounts)
         state.admitted -= 1
         state.reserved -= 1
         if created and state.voices is not None:

@@ -27,6 +27,7 @@ from ._exceptions import (
     ResponseTooLargeError,
     TransportError,
 )
+from ._version import __version__
 from ._wire import Redactor, WireRequest, clean_text
 
 __all__ = [
@@ -70,8 +71,6 @@ SSLOption = _ssl.SSLContext | str | os.PathLike[str] | Literal[False] | None
 
 def user_agent() -> str:
     """The ``User-Agent`` header: ``minimax-async/<version> aiohttp/<version> python/<version>``."""
-    from . import __version__  # the package's metadata version; no cycle at call time
-
     return (
         f"minimax-async/{__version__} aiohttp/{aiohttp.__version__} "
         f"python/{platform.python_version()}"
