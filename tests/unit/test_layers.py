@@ -21,6 +21,7 @@ LAYERS: Final[tuple[frozenset[str], ...]] = tuple(
     frozenset(layer)
     for layer in (
         {"_exceptions", "_version"},
+        {"_checks"},
         {"_models", "_samples", "_retry", "_accounts", "_lifecycle"},
         {"_bulk", "_converter", "_wire", "_capacity", "_coordinator"},
         {"_transport", "_scheduler", "_uploads"},
@@ -87,8 +88,13 @@ def layer_of(module: str) -> int:
     raise AssertionError(f"{module} is in no layer: add it to LAYERS")
 
 
+#: Subpackages that are layers of their own, above the core (``fleet/``: the Redis
+#: coordinator, an optional extra) or beside it (``testing/``).
+SUBPACKAGES: Final = ("cli.", "testing.", "fleet.")
+
+
 def core(module: str) -> bool:
-    return not module.startswith(("cli.", "testing."))
+    return not module.startswith(SUBPACKAGES)
 
 
 def test_every_core_module_has_a_layer() -> None:
@@ -134,6 +140,18 @@ def test_cli_uses_the_public_api_and_the_allowlist() -> None:
         if not target.startswith(("cli.", "testing."))
         and target != "__init__"
         and target not in CLI_ALLOWLIST
+    ]
+    assert wrong == []
+
+
+def test_fleet_sits_on_the_core() -> None:
+    """fleet/ (an extra) may use the core; the core and the fake server never import it."""
+    wrong = [
+        f"{module} -> {target}"
+        for module, targets in graph().items()
+        if not module.startswith(("fleet.", "cli."))
+        for target in targets
+        if target.startswith("fleet.")
     ]
     assert wrong == []
 
