@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections import Counter
 
 import attrs
@@ -31,7 +31,8 @@ class CreatedVoice:
 
 @attrs.frozen
 class CloneSpan:
-    """When one admitted clone was in flight, by the server's clock (``time.monotonic()``).
+    """When one admitted clone was in flight, by the server's event-loop clock (``loop.time()``:
+    ``time.monotonic()`` on a standard loop, virtual time under a virtual-time loop).
 
     Attributes:
         account: The account it ran on.
@@ -132,4 +133,4 @@ class ServerRecord:
 
     def _clone_finished(self, account: str, started: float) -> None:
         self.clones_in_flight[account] -= 1
-        self.clone_spans.append(CloneSpan(account, started, time.monotonic()))
+        self.clone_spans.append(CloneSpan(account, started, asyncio.get_running_loop().time()))

@@ -394,6 +394,24 @@ class FakeMiniMax:
             message = template.format(account=account)
         info.status = (status, message)
 
+    def set_clone_limit(self, account: str, limit: int | None) -> None:
+        """Make ``account`` run at most ``limit`` clones at once (more answer 429).
+
+        For an account whose upstream runs fewer parallel clones than the server's
+        ``max_parallel_clones``; ``None`` restores the server-wide limit.
+
+        Args:
+            account: A configured account.
+            limit: Clones processed at once (at least 1), or ``None``.
+
+        Raises:
+            KeyError: Unknown account.
+            ValueError: ``limit`` is below 1.
+        """
+        if limit is not None and limit < 1:
+            raise ValueError("limit must be at least 1")
+        self._account(account).clone_limit = limit
+
     def _account(self, account: str) -> AccountState:
         try:
             return self._state.accounts[account]

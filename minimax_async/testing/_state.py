@@ -73,6 +73,8 @@ class AccountState:
         account: The account id.
         max_jobs: The ``maxJobs`` setting.
         status: An ``(HTTP status, message)`` every request for the account answers, if set.
+        clone_limit: Clones processed at once on this account before 429, when it differs
+            from the server's ``max_parallel_clones`` (an account whose upstream runs fewer).
         voices: Cloned voices by voice id, in creation order.
         clip_ids: Ids of generated clips, oldest first.
         created: Epoch seconds of the account's configuration.
@@ -81,6 +83,7 @@ class AccountState:
     account: str
     max_jobs: int
     status: tuple[int, str] | None = None
+    clone_limit: int | None = None
     voices: dict[str, dict[str, object]] = attrs.Factory(dict)
     clip_ids: list[str] = attrs.Factory(list)
     created: float = attrs.Factory(time.time)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
-import time
 import wave
 from typing import TYPE_CHECKING, Any
 
@@ -176,15 +176,16 @@ async def clone_voice(state: ServerState, call: Call) -> web.StreamResponse:
     optional_bool(fields, "need_noise_reduction", is_form=call.is_form, default=True)
     _check_free_slot(state, account)
     record = state.record
-    if record.clones_in_flight.get(account, 0) >= state.max_parallel_clones:
+    limit = state.accounts[account].clone_limit or state.max_parallel_clones
+    if record.clones_in_flight.get(account, 0) >= limit:
         record.rejected_over_capacity += 1
         raise ApiError(
             429,
-            f"Too many parallel clone tasks, at most {state.max_parallel_clones}",
+            f"Too many parallel clone tasks, at most {limit}",
             headers={"Retry-After": f"{state.retry_after:g}"},
         )
     record._clone_admitted(account)
-    admitted = time.monotonic()
+    admitted = asyncio.get_running_loop().time()
     try:
         if state.gate.is_closed:
             await state.pass_gate(account, voice_name)

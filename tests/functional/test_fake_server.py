@@ -401,6 +401,33 @@ async def test_over_capacity_429_with_gate(api: Api) -> None:
 
 
 @pytest.mark.anyio
+async def test_per_account_clone_limit(api: Api) -> None:
+    """An account given a clone limit of 1 answers 429 to its second parallel clone, while
+    the others keep the server-wide limit; None restores it."""
+    fake = api.fake
+    fake.set_clone_limit(ACCOUNT, 1)
+    fake.gate.close()
+    first = asyncio.create_task(api.clone(name="First"))
+    await fake.gate.wait_held(1, account=ACCOUNT)
+    second = await api.clone(name="Second")
+    assert second.status == 429
+    assert second.body == {"error": "Too many parallel clone tasks, at most 1", "code": 429}
+    others = [asyncio.create_task(api.clone(OTHER, name=f"B{i}")) for i in range(2)]
+    await fake.gate.wait_held(2, account=OTHER)
+    fake.set_clone_limit(ACCOUNT, None)
+    third = asyncio.create_task(api.clone(name="Third"))
+    await fake.gate.wait_held(2, account=ACCOUNT)
+    fake.gate.open()
+    assert [(await t).status for t in (first, third, *others)] == [200] * 4
+    assert fake.record.max_clones_in_flight == {ACCOUNT: 2, OTHER: 2}
+    assert fake.record.rejected_over_capacity == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        fake.set_clone_limit(ACCOUNT, 0)
+    with pytest.raises(KeyError):
+        fake.set_clone_limit("999999", 1)
+
+
+@pytest.mark.anyio
 async def test_max_in_flight_record_per_account_and_total(api: Api) -> None:
     """A busy account does not block another; maxima are recorded per account and in total."""
     fake = api.fake
