@@ -18,6 +18,7 @@ from ._makespan import BACKPRESSURE_CONTENDERS, CONTENDERS, MakespanSpec, run_ma
 from ._memory import run_memory
 from ._overhead import OverheadSpec, run_overhead
 from ._profile import profile_cpu, profile_memory
+from ._realscale import FULL_SCALES, QUICK_SCALES, ScaleSpec, run_realscale
 from ._report import Report
 from ._serde import run_serde
 from ._server import CLIENT_CPU, PIN_ENV, pin_to_cpu
@@ -30,6 +31,7 @@ SECTIONS: Final = (
     "backpressure",
     "profile",
     "fleet",
+    "realscale",
 )
 _HERE: Final = Path(__file__).parent
 DEFAULT_OUTPUT: Final = _HERE / "RESULTS.md"
@@ -56,6 +58,7 @@ class Sizes:
     memory_accounts: int
     profile_jobs: int
     fleet: FleetSpec
+    realscale: tuple[ScaleSpec, ...]
 
 
 FULL: Final = Sizes(
@@ -70,6 +73,7 @@ FULL: Final = Sizes(
     memory_accounts=20,
     profile_jobs=2000,
     fleet=FleetSpec(),
+    realscale=FULL_SCALES,
 )
 QUICK: Final = Sizes(
     makespan=MakespanSpec(jobs=100, accounts=5, latency=LATENCY),
@@ -83,6 +87,7 @@ QUICK: Final = Sizes(
     memory_accounts=5,
     profile_jobs=0,
     fleet=FleetSpec(processes=2, accounts=2, jobs_per_process=40),
+    realscale=QUICK_SCALES,
 )
 
 
@@ -176,7 +181,11 @@ def run(argv: Sequence[str]) -> Report:
         started = time.perf_counter()
         body()
         report.sections_seconds[name] = time.perf_counter() - started
-        output.write_text(report.render(), encoding="utf-8")  # partial results survive
+        write()  # partial results survive
+
+    def write() -> None:
+        output.write_text(report.render(), encoding="utf-8")
+        output.with_suffix(".json").write_text(report.to_json(), encoding="utf-8")
 
     def makespan() -> None:
         report.makespan_spec = sizes.makespan
@@ -233,8 +242,13 @@ def run(argv: Sequence[str]) -> Report:
         else:
             _say(f"  not run: {report.fleet_skipped}")
 
+    def realscale() -> None:
+        report.realscale_specs = sizes.realscale
+        report.realscale = run_realscale(sizes.realscale, _say)
+
     section("fleet", "6. fleet (several processes)", fleet)
-    output.write_text(report.render(), encoding="utf-8")
+    section("realscale", "7. real scale in virtual time", realscale)
+    write()
     _say(f"wrote {output}")
     return report
 

@@ -1,4 +1,4 @@
-"""Benchmark 6: real scale in virtual time.
+"""Benchmark 7: real scale in virtual time.
 
 The harness's short fake clones (20-80 ms) say little about a real run, where a clone takes
 10-60 s and only placement and hand-off order matter. Here the real client runs against the
@@ -151,7 +151,9 @@ FULL_SCALES: Final = (
     ),
 )
 QUICK_SCALES: Final = (
-    attrs.evolve(FULL_SCALES[0], title="25 accounts x 4 voice slots, 100 jobs", accounts=25, jobs=100),
+    attrs.evolve(
+        FULL_SCALES[0], title="25 accounts x 4 voice slots, 100 jobs", accounts=25, jobs=100
+    ),
     attrs.evolve(
         FULL_SCALES[1],
         title="200 accounts, voice slots raised, 4,000 jobs",
@@ -159,7 +161,12 @@ QUICK_SCALES: Final = (
         jobs=4000,
         voices_per_account=4000,
     ),
-    attrs.evolve(FULL_SCALES[2], title="20 accounts: 3 on hold part-way, 2 single; 200 jobs", jobs=200, sick_after=100.0),
+    attrs.evolve(
+        FULL_SCALES[2],
+        title="20 accounts: 3 on hold part-way, 2 single; 200 jobs",
+        jobs=200,
+        sick_after=100.0,
+    ),
 )
 
 
@@ -411,9 +418,9 @@ def run_realscale(
 
 
 def render_realscale(specs: Sequence[ScaleSpec], results: Sequence[ScaleResult]) -> list[str]:
-    """The results section of benchmark 6."""
+    """The results section of benchmark 7."""
     lines = [
-        "## 6. Real scale in virtual time",
+        "## 7. Real scale in virtual time",
         "",
         "The real client against the real fake server, clone times drawn 10-60 s, on a "
         "virtual clock (looptime): hours of server time in seconds. Makespan is virtual "

@@ -74,7 +74,7 @@ class ServerRecord:
         faults_applied: Each injected fault that took effect, with its endpoint, in order
             (an ``after_effect`` fault only counts when the real answer was a success).
         faults_applied_at: When each entry of ``faults_applied`` took effect
-            (``time.monotonic()``, the clock of ``clone_spans``), in the same order.
+            (the event loop's clock, that of ``clone_spans``), in the same order.
         user_agents: Requests per ``User-Agent`` header value (``""`` when absent), counting
             the same requests as ``requests``.
     """
@@ -121,7 +121,7 @@ class ServerRecord:
 
     def _fault_applied(self, endpoint: str, fault: Fault) -> None:
         self.faults_applied.append((endpoint, fault))
-        self.faults_applied_at.append(time.monotonic())
+        self.faults_applied_at.append(asyncio.get_running_loop().time())
 
     def _clone_admitted(self, account: str) -> None:
         in_flight = self.clones_in_flight.get(account, 0) + 1
