@@ -116,7 +116,11 @@ async def run_snippet(snippet: Snippet, folder: Path) -> None:
     script.write_text(source, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("USEAPI_")}
     if snippet.run == "pytest":
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", script.name]
+        # -p no:looptime_plugin: the bench group's looptime, when installed beside the
+        # tests, registers a pytest plugin that breaks anyio tests (see pyproject.toml);
+        # a user's environment has no looptime, and this keeps ours as clean as theirs.
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        command += ["-p", "no:looptime_plugin", script.name]
     else:
         command = [sys.executable, script.name]
     with contextlib.ExitStack() as stack:
