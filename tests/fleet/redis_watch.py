@@ -1,8 +1,11 @@
 """Reading a namespace's state in Redis from a test: whose holds are left, and when they go.
 
-Members of the coordinator's sorted sets are ``"<proc>|<n>..."`` (a ticket or a waiter), and
-the ``names`` hashes map a voice name to such a ticket; ``{ns}:doubt`` (the intents of clones
-on the wire) is meant to outlive its process and is left out.
+The holds are the members of the coordinator's sorted sets of admissions (``adm``), clone
+slots (``slots``), hand-overs (``granted``), temporary-voice leases (``leased``) and waiters
+(``wait``, ``cwait``): ``"<proc>|<n>..."``, a ticket or a waiter of process ``proc``. What is
+meant to outlive a process (the intents in ``{ns}:doubt``, the strike history, the voices
+the fleet owns) and the name registry (whose dead entries are dropped when the name is
+next asked for) are not holds.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from collections.abc import Iterable
 import attrs
 from redis.asyncio import Redis
 
-__all__ = ["Hold", "holds", "intent_owner", "wait_until_gone"]
+__all__ = ["HOLD_KINDS", "Hold", "holds", "intent_owner", "wait_until_gone"]
 
-#: The keys whose entries outlive a dead process on purpose (until resolved).
-_KEPT = ("doubt",)
+#: The kinds of key (``{ns}:<kind>:<account>``) whose members hold capacity.
+HOLD_KINDS = frozenset({"adm", "slots", "granted", "leased", "wait", "cwait"})
 
 
 @attrs.frozen
@@ -26,8 +29,8 @@ class Hold:
 
     key: str
     member: str
-    #: The sorted-set score (ms of the Redis clock), ``None`` for a hash entry.
-    score: float | None
+    #: The sorted-set score: ms of the Redis clock (a waiter's: its seq).
+    score: float
 
 
 def _text(value: object) -> str:
@@ -54,18 +57,12 @@ async def holds(redis: Redis, namespace: str, procs: Iterable[str] | None = None
     async for raw_key in redis.scan_iter(match=prefix.replace("[", "\\[") + "*", count=1000):
         key = _text(raw_key)
         kind = key[len(prefix) :].split(":", 1)[0]
-        if kind in _KEPT:
+        if kind not in HOLD_KINDS or _text(await redis.type(key)) != "zset":
             continue
-        key_type = _text(await redis.type(key))
-        if key_type == "zset":
-            for entry in await redis.zrange(key, 0, -1, withscores=True):
-                member, score = _text(entry[0]), float(entry[1])
-                if belongs(member):
-                    found.append(Hold(key, member, score))
-        elif key_type == "hash" and kind == "names":
-            for field, value in (await redis.hgetall(key)).items():
-                if belongs(_text(value)):
-                    found.append(Hold(key, f"{_text(field)}={_text(value)}", None))
+        for entry in await redis.zrange(key, 0, -1, withscores=True):
+            member, score = _text(entry[0]), float(entry[1])
+            if belongs(member):
+                found.append(Hold(key, member, score))
     return found
 
 
@@ -88,10 +85,9 @@ async def wait_until_gone(
 ) -> tuple[float | None, float | None]:
     """Poll until ``proc`` holds nothing; return (unsent gone, all gone) as monotonic times.
 
-    A sorted-set entry scored above ``sent_after_ms`` (a Redis-clock time at the kill) is a
-    clone on the wire, kept for the in-flight hold; the other sorted-set entries are
-    "unsent"; name entries only count for "all gone". A time is ``None`` when that did not
-    happen within ``timeout``.
+    An entry scored above ``sent_after_ms`` (a Redis-clock time at the kill) is a clone on
+    the wire, kept for the in-flight hold; the others are "unsent". A time is ``None`` when
+    that did not happen within ``timeout``.
     """
     unsent_gone: float | None = None
     deadline = time.monotonic() + timeout

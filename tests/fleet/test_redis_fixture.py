@@ -6,9 +6,11 @@ import sys
 
 import pytest
 import redis.asyncio as redis_asyncio
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.fleet.redis_support import RedisProcess, listening_tcp_ports, ping
+from tests.fleet.redis_watch import holds, intent_owner, wait_until_gone
 
 pytestmark = pytest.mark.anyio
 
@@ -66,3 +68,35 @@ async def test_own_server_restarts_empty_and_can_be_stopped(own_redis: RedisProc
         await get("k")
     own_redis.start()
     assert await get("k") is None
+
+
+async def test_watch_helpers_find_a_process_holds(
+    redis_client: Redis, redis_namespace: str
+) -> None:
+    """holds() lists a process's capacity entries only; wait_until_gone() tells unsent from
+    sent ones; intent_owner() reads the process from an intent."""
+    prefix = "{" + redis_namespace + "}"
+    now_ms = 1_000_000.0
+    await redis_client.zadd(f"{prefix}:slots:100001", {"pA|1": now_ms + 2000, "pB|7": now_ms})
+    await redis_client.zadd(f"{prefix}:wait:any", {"pA|2|-|Alice": 12})
+    await redis_client.zadd(f"{prefix}:strikes:100001", {"pA|1|999": now_ms})  # history
+    await redis_client.hset(f"{prefix}:doubt", "100001|Alice", "pA|1|5|6")
+    found = await holds(redis_client, redis_namespace, ["pA"])
+    assert sorted(h.member for h in found) == ["pA|1", "pA|2|-|Alice"]
+    assert len(await holds(redis_client, redis_namespace)) == 3
+    assert await intent_owner(redis_client, redis_namespace, "100001", "Alice") == "pA"
+    assert await intent_owner(redis_client, redis_namespace, "100001", "Bob") is None
+
+    left = await wait_until_gone(
+        redis_client, redis_namespace, "pA", timeout=0.2, sent_after_ms=now_ms
+    )
+    assert left == (None, None)  # nothing went within the timeout
+    await redis_client.zrem(f"{prefix}:wait:any", "pA|2|-|Alice")  # the waiter goes first
+    unsent_gone, all_gone = await wait_until_gone(
+        redis_client, redis_namespace, "pA", timeout=0.2, sent_after_ms=now_ms
+    )
+    assert unsent_gone is not None
+    assert all_gone is None  # the slot scored after the kill (a sent clone) is still there
+    await redis_client.zrem(f"{prefix}:slots:100001", "pA|1")
+    _, all_gone = await wait_until_gone(redis_client, redis_namespace, "pA", timeout=5.0)
+    assert all_gone is not None
