@@ -257,7 +257,8 @@ class Client:
         check_seconds("recheck_delay", recheck_delay, allow_zero=True)
         check_seconds("lowered_cap_for", lowered_cap_for, allow_zero=True)
         check_count("lower_cap_after", lower_cap_after)
-        check_count("connection_limit", connection_limit)
+        if connection_limit is not None:
+            check_count("connection_limit", connection_limit, minimum=0)  # 0: no limit
         check_count("max_response_bytes", max_response_bytes)
         check_flag("reuse_uploads", reuse_uploads)
         if max_voices_per_account is not None:
@@ -271,15 +272,6 @@ class Client:
             )
         if max_voices_per_account is not None and max_voices_per_account < 1:
             raise ConfigurationError("max_voices_per_account must be at least 1 (or None)")
-        if connection_limit is not None and (
-            isinstance(connection_limit, bool)
-            or not isinstance(connection_limit, int)
-            or connection_limit < 0
-        ):
-            raise ConfigurationError(
-                f"connection_limit is {connection_limit!r}; give a whole number of "
-                "connections (0 for no limit), or None for the default"
-            )
         if timeout <= 0 or clone_timeout <= 0:
             raise ConfigurationError("timeout and clone_timeout must be positive")
         account_list = check_accounts(accounts)
