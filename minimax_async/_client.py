@@ -287,8 +287,8 @@ class Client:
         self._max_parallel_clones = max_parallel_clones
         self._max_voices = max_voices_per_account
         self._accounts = account_list
-        self._operations = operations = Operations()
-        self._transport = transport = make_transport(
+        self._operations = Operations()
+        self._transport = make_transport(
             _check_base_url(base_url, base_url_name),
             token,
             connection_limit=(
@@ -303,26 +303,46 @@ class Client:
             trust_env=trust_env,
             session=session,
         )
-        base_options = self._options
+        self._assemble(
+            max_voices_per_account=max_voices_per_account,
+            account_cooldown=account_cooldown,
+            recheck_delay=recheck_delay,
+            lower_cap_after=lower_cap_after,
+            lowered_cap_for=lowered_cap_for,
+            reuse_uploads=reuse_uploads,
+        )
+
+    def _assemble(
+        self,
+        *,
+        max_voices_per_account: int | None,
+        account_cooldown: float,
+        recheck_delay: float,
+        lower_cap_after: int,
+        lowered_cap_for: float,
+        reuse_uploads: bool,
+    ) -> None:
+        """Build the units the client composes, each handed its collaborators."""
+        base_options, converter = self._options, self._converter
 
         async def count_voices(account: str | None) -> int:
             return await cloner.count_voices(account, base_options)
 
         self._scheduler = scheduler = CloneScheduler(
-            accounts=account_list,
-            max_parallel=max_parallel_clones,
+            accounts=self._accounts,
+            max_parallel=self._max_parallel_clones,
             max_voices=max_voices_per_account,
             count_voices=count_voices,
             cap_lowering_strikes=lower_cap_after,
             cap_lowered_for=lowered_cap_for,
         )
-        self._sender = sender = Sender(transport, converter, scheduler, account_cooldown)
+        self._sender = sender = Sender(self._transport, converter, scheduler, account_cooldown)
         self._uploads = uploads = UploadCache(self._upload_now, reuse=reuse_uploads)
         self._cloner = cloner = Cloner(
             sender=sender,
             converter=converter,
             scheduler=scheduler,
-            operations=operations,
+            operations=self._operations,
             checks=SampleChecks(),
             uploads=uploads,
             recheck_delay=recheck_delay,
