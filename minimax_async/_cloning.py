@@ -17,6 +17,16 @@ back, so that no queued clone meets the same 429. The retry then waits for a clo
 :func:`adoptable` accepts is adopted instead of cloning again. A listing that cannot be read,
 or a same-named voice of unknown age, fails the job with the original error: it is unknown
 whether the clone happened.
+
+**The ledger rule** (the voice slots never show room the server does not have): an attempt
+that failed ambiguously and was not resolved by adopting its voice may still make a voice,
+even after both listings (a server that finishes after the client gave up). So it keeps the
+voice slot it was sent into: a job that ends with an error after one counts that slot as a
+voice (``finish(created=True)``), it does not move to another account, and before it sends
+the clone again it counts the unresolved attempt as a voice and is admitted once more, for a
+slot of its own (:meth:`Cloner._readmit`). Counting a voice that never appears costs a slot
+until the next count; counting too few sends a clone the server refuses (400) and, before
+this rule, every later job on that account too.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from ._exceptions import (
     MiniMaxError,
     RateLimitError,
     UnexpectedResponseError,
+    VoiceSlotsExhaustedError,
 )
 from ._lifecycle import Operations
 from ._models import CloneVoiceRequest, Voice
@@ -93,12 +104,28 @@ def _of_unknown_age(voice: Voice, name: str, owned: Container[str]) -> bool:
     )
 
 
-def _finish(scheduler: CloneScheduler, ticket: Ticket, voice: Voice | None, lease: bool) -> None:
-    """End an admitted clone's ticket: with its voice's id if one was created or adopted."""
-    if voice is None:
-        scheduler.finish(ticket, created=False, lease=lease)
-    else:
-        scheduler.finish(ticket, created=True, lease=lease, voice_id=voice.voice_id)
+class _Admission:
+    """The ticket a job holds now, and whether a clone sent under it is unresolved.
+
+    :meth:`Cloner.clone_admitted` may replace the ticket (:meth:`Cloner._readmit`); the
+    caller finishes the one it holds at the end, counting a voice when ``unresolved``.
+    """
+
+    __slots__ = ("ticket", "unresolved")
+
+    def __init__(self, ticket: Ticket) -> None:
+        self.ticket = ticket
+        #: An attempt under this ticket failed ambiguously and its voice was not found:
+        #: it may still appear, so the ticket's slot counts as taken.
+        self.unresolved = False
+
+    def finish(self, scheduler: CloneScheduler, voice: Voice | None, *, lease: bool) -> None:
+        """End the job's ticket: with its voice's id if one was created or adopted; as a
+        voice of unknown id if an attempt is unresolved (the ledger rule)."""
+        if voice is not None:
+            scheduler.finish(self.ticket, created=True, lease=lease, voice_id=voice.voice_id)
+        else:
+            scheduler.finish(self.ticket, created=self.unresolved)
 
 
 class Cloner:
@@ -180,33 +207,35 @@ class Cloner:
         try:
             scheduler = self._scheduler
             ticket = await scheduler.admit(account, pinned=True, name=request.voice_name)
+            admission = _Admission(ticket)
             voice: Voice | None = None
             try:
                 voice = await operations.guarded(
-                    self.clone_admitted(ticket, request, options), started=True
+                    self.clone_admitted(admission, request, options), started=True
                 )
                 return voice
             finally:
-                _finish(scheduler, ticket, voice, lease)
+                admission.finish(scheduler, voice, lease=lease)
         finally:
             operations.leave()
 
     async def clone_admitted(
         self,
-        ticket: Ticket,
+        admission: _Admission,
         request: CloneVoiceRequest,
         options: Options,
         *,
         on_send: Callable[[], None] | None = None,
     ) -> Voice:
         """Run one admitted clone to its end: retries, back-pressure, adoption (see the
-        module docstring for the 429 rule and the duplicate rule)."""
+        module docstring for the 429 rule, the duplicate rule and the ledger rule)."""
         scheduler = self._scheduler
-        account = ticket.account
+        account = admission.ticket.account
         wire = clone_voice_request(self._converter, request, account)
         started = datetime.now(timezone.utc)
         retrying = Retrying(options.retry, "clone %r on account %s", request.voice_name, account)
         async for attempt in retrying:
+            ticket = admission.ticket
             await scheduler.acquire_clone(ticket, front=attempt.number > 1)
             scheduler.sending(ticket)
             if on_send is not None:
@@ -219,19 +248,50 @@ class Cloner:
                 if not is_retryable(exc):
                     raise
                 if not known_not_processed(exc):
+                    # Unresolved until its voice is found: if the listing fails, or nothing
+                    # is listed, the voice may still appear (the ledger rule).
+                    admission.unresolved = True
                     adopted = await self._find_ambiguous_clone(
                         ticket, request, started, exc, options
                     )
                     if adopted is not None:
+                        admission.unresolved = False
                         return adopted
                 if not attempt.retry(exc, waited_by=waited_by):
                     raise
+                if admission.unresolved:
+                    try:
+                        await self._readmit(admission, request)
+                    except VoiceSlotsExhaustedError as no_room:
+                        # No slot to send it again into: the job ends with why it failed.
+                        raise exc from no_room
+            except BaseException:
+                # Cancelled (or worse) with the request possibly on the wire.
+                scheduler.release_clone(ticket)
+                admission.unresolved = True
+                raise
             else:
                 scheduler.release_clone(ticket)
                 if voice.voice_id:
                     self.counted_voices[voice.voice_id] = account
                 return voice
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _readmit(self, admission: _Admission, request: CloneVoiceRequest) -> None:
+        """Before a clone is sent again after an unresolved attempt: that attempt keeps its
+        slot as a voice, and the resend waits for a slot of its own (the ledger rule).
+
+        Raises:
+            VoiceSlotsExhaustedError: The account has no slot for the resend, nor will
+                have one.
+        """
+        scheduler = self._scheduler
+        ticket = admission.ticket
+        scheduler.finish(ticket, created=True)
+        admission.unresolved = False
+        admission.ticket = await scheduler.admit(
+            ticket.account, pinned=True, name=request.voice_name
+        )
 
     def _back_off(
         self, ticket: Ticket, attempt: int, exc: MiniMaxError, options: Options
@@ -347,19 +407,22 @@ class Cloner:
                     ahead=ahead,
                     give_up=give_up and placement == 1,
                 )
+                admission = _Admission(ticket)
                 voice: Voice | None = None
                 try:
                     voice = await operations.guarded(
-                        self._upload_and_clone(job, ticket, tracker, reusable, options),
+                        self._upload_and_clone(job, admission, tracker, reusable, options),
                         started=True,
                     )
                     return voice
                 except (AccountError, AccountUnavailableError):
-                    if pinned is not None or placement == placements:
+                    # An unresolved attempt may yet make this job's voice here: moving on
+                    # could make a second one elsewhere.
+                    if pinned is not None or placement == placements or admission.unresolved:
                         raise
                     tracker.move(JobState.QUEUED)  # and on to another account
                 finally:
-                    _finish(scheduler, ticket, voice, lease)
+                    admission.finish(scheduler, voice, lease=lease)
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             operations.leave()
@@ -367,12 +430,13 @@ class Cloner:
     async def _upload_and_clone(
         self,
         job: VoiceJob,
-        ticket: Ticket,
+        admission: _Admission,
         tracker: JobTracker,
         checked: list[LocalSample] | None,
         options: Options,
     ) -> Voice:
         """An admitted job's network phases, under one guard: upload, then clone."""
+        ticket = admission.ticket
         tracker.move(JobState.UPLOADING, ticket.account)
         if job.local_samples:
             samples = checked if checked is not None else await self._checks.load(job)
@@ -388,5 +452,5 @@ class Cloner:
         )
         tracker.move(JobState.READY)
         return await self.clone_admitted(
-            ticket, request, options, on_send=partial(tracker.move, JobState.CLONING)
+            admission, request, options, on_send=partial(tracker.move, JobState.CLONING)
         )
