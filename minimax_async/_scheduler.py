@@ -28,15 +28,14 @@ from ._accounts import (
     MAX_PARALLEL_CLONES_PER_ACCOUNT,
     MAX_VOICES_PER_ACCOUNT,
     PREFETCH_PER_ACCOUNT,
-    RATE_LIMIT_STRIKE_WINDOW,
+    AccountRules,
+    AccountState,
     AccountStatistics,
     CloneStatistics,
     ErrorFactory,
+    Phase,
     Ticket,
-    _Account,
-    _count_name,
     _Fifo,
-    _ticket,
     _Waiter,
     _waiter,
 )
@@ -95,16 +94,15 @@ class CloneScheduler:
         cap_lowered_for: float = 300.0,
         clock: Clock | None = None,
     ) -> None:
-        self._max_parallel = max_parallel
+        self._rules = rules = AccountRules(
+            max_parallel, max_voices, prefetch, cap_lowering_strikes, cap_lowered_for
+        )
         self._max_voices = max_voices
         self._count_voices = count_voices
-        self._prefetch = prefetch
-        self._strikes_needed = cap_lowering_strikes
-        self._cap_lowered_for = cap_lowered_for
         self._fixed_accounts = accounts is not None
         names: list[str | None] = list(accounts) if accounts is not None else [None]
-        self._accounts: dict[str | None, _Account] = {
-            name: _Account(name, max_parallel) for name in names
+        self._accounts: dict[str | None, AccountState] = {
+            name: AccountState(name, rules) for name in names
         }
         self._unpinned: _Fifo[Ticket] = _Fifo()
         self._seq = 0
@@ -121,7 +119,7 @@ class CloneScheduler:
         self._held_pinned: dict[int, HeldBack] = {}
         #: A check for a slot that no runner takes is due (``_offer_room``), and where.
         self._offering = self._offer_all = False
-        self._offer_to: set[_Account] = set()
+        self._offer_to: set[AccountState] = set()
         self._offer_handle: asyncio.Handle | None = None
         self._fatal: ErrorFactory | None = None
         self._timers: set[Timer] = set()
@@ -195,59 +193,82 @@ class CloneScheduler:
         """
         self._raise_if_fatal()
         loop = asyncio.get_running_loop()
-        clock = self._clock or loop
-        state: _Account | None
+        now = (self._clock or loop).time()
+        state: AccountState | None = None
         if pinned:
-            state = self._account(account)
-            if state.out_error is not None:
-                unavailable = self.unavailable_error(account)
-                if unavailable is not None:
-                    raise unavailable
-            if state.voices is None:
-                self._learn(state)
-        else:
-            state = None
-            if not self._rotation_counted:
-                now = clock.time()
-                uncounted = [target for target in self._rotation() if target.voices is None]
-                self._rotation_counted = not uncounted
-                for target in uncounted:
-                    if target.out_until <= now:
-                        self._learn(target)
-        if state is not None and name is not None and name in state.names:
+            state = self._pinned_state(account, name, now)
+        elif not self._rotation_counted:
+            self._count_rotation(now)
+        self._seq += 1
+        ticket = self._admit_at_once(state, account, name, ahead, now)
+        if ticket is not None:
+            return ticket
+        return await self._wait_for_admission(state, name, ahead, give_up, loop)
+
+    def _pinned_state(self, account: str | None, name: str | None, now: float) -> AccountState:
+        """A pinned job's account, after the checks that refuse it at once."""
+        state = self._account(account)
+        if state.out_error is not None:
+            unavailable = state.unavailable(now)
+            if unavailable is not None:
+                raise unavailable()
+        if state.voices is None:
+            self._learn(state)
+        if name is not None and name in state.names:
             raise DuplicateVoiceNameError(
                 "voice_name",
                 f"{name!r} is already being cloned on account {state.name}; "
                 "one live job per name and account (see the README)",
             )
-        self._seq += 1
-        if (
-            state is None
-            and account is not None
-            and self._fixed_accounts
-            and not self._unpinned.items
-        ):
+        return state
+
+    def _count_rotation(self, now: float) -> None:
+        """For a job to place: start counting the accounts in rotation not yet counted."""
+        uncounted = [target for target in self._rotation() if target.voices is None]
+        self._rotation_counted = not uncounted
+        for target in uncounted:
+            if target.out_until <= now:
+                self._learn(target)
+
+    def _admit_at_once(
+        self,
+        state: AccountState | None,
+        account: str | None,
+        name: str | None,
+        ahead: bool,
+        now: float,
+    ) -> Ticket | None:
+        """The fast path: nobody waits and there is room, so no waiter is needed."""
+        if self._unpinned.items:
+            return None
+        if state is None:
+            if account is None or not self._fixed_accounts:
+                return None
             # A bulk runner takes the slot its last job freed again, without a waiter or a
             # look at every account: with nobody waiting, any account with room will do,
-            # and this one is found at once (the voice slots still decide, via _admissible).
-            preferred = self._accounts.get(account)
-            now = clock.time()
+            # and this one is found at once (the voice slots still decide, via admissible).
+            state = self._accounts.get(account)
             if (
-                preferred is not None
-                and self._rotation_counted
-                and preferred.paused_until <= now
-                and (name is None or name not in preferred.names)
-                and self._takes_at_once(preferred, ahead, now)
+                state is None
+                or not self._rotation_counted
+                or state.paused_until > now
+                or (name is not None and name in state.names)
             ):
-                _count_name(preferred, name)
-                return _ticket(preferred, name, self._seq)
-        if (
-            state is not None
-            and not self._unpinned.items
-            and self._takes_at_once(state, ahead, clock.time())
-        ):  # nobody waits and there is room: admitted at once, no waiter needed
-            _count_name(state, name)
-            return _ticket(state, name, self._seq)
+                return None
+        if not self._takes_at_once(state, ahead, now):
+            return None
+        state.claim_name(name)
+        return state.admit(name, self._seq)
+
+    async def _wait_for_admission(
+        self,
+        state: AccountState | None,
+        name: str | None,
+        ahead: bool,
+        give_up: bool,
+        loop: asyncio.AbstractEventLoop,
+    ) -> Ticket:
+        """The slow path: queue a waiter (pinned to ``state``, or to place) and await it."""
         waiter: _Waiter[Ticket] = _waiter(self._seq, name, ahead, loop)
         queue = state.pinned if state is not None else self._unpinned
         # After every dispatch, no waiter at the head of a queue can be admitted (or failed)
@@ -257,7 +278,7 @@ class CloneScheduler:
         if give_up and state is None and behind:
             raise NoRoomNow
         if state is not None:
-            _count_name(state, name)
+            state.claim_name(name)
         queue.push(waiter)
         if not behind:
             self._dispatch(state)
@@ -271,7 +292,7 @@ class CloneScheduler:
             raise
         except BaseException:
             if state is not None and name is not None:
-                self._forget_name(state, name)
+                state.forget_name(name)
             raise
 
     async def acquire_clone(self, ticket: Ticket, *, front: bool = False) -> None:
@@ -279,12 +300,8 @@ class CloneScheduler:
         self._raise_if_fatal()
         state = ticket._state  # noqa: SLF001 - the scheduler's own ticket (_accounts)
         loop = asyncio.get_running_loop()
-        if (
-            not state.clone_queue.items
-            and state.cloning < state.cap
-            and state.paused_until <= (self._clock or loop).time()
-        ):  # a free slot and nobody ahead: take it
-            state.cloning += 1
+        if not state.clone_queue.items and state.may_send((self._clock or loop).time()):
+            state.take_slot()  # a free slot and nobody ahead: take it
             ticket.holds_clone_slot = True
             return
         self._seq += 1
@@ -296,7 +313,7 @@ class CloneScheduler:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 if waiter.exception() is None:  # granted as we were cancelled
-                    state.cloning -= 1
+                    state.release_slot()
                     self._dispatch(state)
             else:
                 state.clone_queue.dead += 1
@@ -323,7 +340,7 @@ class CloneScheduler:
         if ticket.holds_clone_slot:
             ticket.holds_clone_slot = False
             state = ticket._state  # noqa: SLF001 - the scheduler's own ticket (_accounts)
-            state.cloning -= 1
+            state.release_slot()
             if state.clone_queue.items:  # admission does not depend on clone slots
                 self._dispatch(state)
 
@@ -346,37 +363,26 @@ class CloneScheduler:
         self.release_clone(ticket)
         ticket.finished = True
         state = ticket._state  # noqa: SLF001 - the scheduler's own ticket (_accounts)
-        state.admitted -= 1
-        state.reserved -= 1
-        if created and state.voices is not None:
-            state.voices += 1
-        if created and lease:
-            state.leased += 1
-        if ticket.name is not None:
-            self._forget_name(state, ticket.name)
+        state.finish(ticket.name, created=created, lease=lease)
         self._dispatch(state)
 
     def voice_deleted(self, account: str | None, voice_id: str | None = None) -> None:
         """A cloned voice of ``account`` was deleted: its slot is free for waiting jobs
         (``voice_id``, its id when known, is for coordinators that track ids)."""
         state = self._accounts.get(account)
-        if state is not None and state.voices is not None and state.voices > 0:
-            state.voices -= 1
+        if state is not None and state.voice_deleted():
             self._dispatch(state)
 
     def end_lease(self, account: str | None) -> None:
         """A temporary voice's lease ended (deleted, or the delete failed)."""
         state = self._accounts.get(account)
-        if state is not None and state.leased > 0:
-            state.leased -= 1
+        if state is not None and state.end_lease():
             self._dispatch(state)
 
     def pause(self, account: str | None, seconds: float) -> None:
         """Pause ``account``'s clone slots for ``seconds`` (a 429 at one clone in flight)."""
-        state = self._account(account)
-        until = self._now() + seconds
-        if until > state.paused_until:
-            state.paused_until = until
+        until = self._account(account).pause(self._now(), seconds)
+        if until is not None:
             self._call_at(until)
 
     def narrow(self, account: str | None, seconds: float) -> None:
@@ -387,17 +393,8 @@ class CloneScheduler:
         them within a minute keep the account at one for ``cap_lowered_for``.
         """
         state = self._account(account)
-        now = self._now()
-        state.strikes.append(now)
-        while state.strikes and state.strikes[0] < now - RATE_LIMIT_STRIKE_WINDOW:
-            state.strikes.popleft()
-        if len(state.strikes) >= self._strikes_needed:
-            state.strikes.clear()
-            seconds = max(seconds, self._cap_lowered_for)
-        state.cap = 1
-        until = now + seconds
-        if until > state.cap_until:
-            state.cap_until = until
+        until = state.narrow(self._now(), seconds)
+        if until is not None:
             self._timers.add(self._time().call_at(until, partial(self._restore_cap, state)))
 
     def take_out_of_rotation(
@@ -409,10 +406,7 @@ class CloneScheduler:
         ``error()``; unpinned jobs go to the other accounts.
         """
         state = self._account(account)
-        until = self._now() + seconds
-        state.out_until = max(state.out_until, until)
-        state.out_error = error
-        self._call_at(until)
+        self._call_at(state.take_out(self._now(), seconds, error))
         # Admitted jobs waiting for a clone slot here learn it now, so unpinned ones can
         # move to another account instead of sending into a known 596/412.
         for waiter in state.clone_queue.drain():
@@ -422,14 +416,13 @@ class CloneScheduler:
     def is_out_of_rotation(self, account: str | None) -> bool:
         """Whether ``account`` is out of rotation now."""
         state = self._accounts.get(account)
-        return state is not None and state.out_until > self._now()
+        return state is not None and state.phase(self._now()) is Phase.OUT_OF_ROTATION
 
     def unavailable_error(self, account: str | None) -> BaseException | None:
         """The error for a job pinned to ``account`` if it is out of rotation, else None."""
         state = self._accounts.get(account)
-        if state is None or state.out_error is None or not self.is_out_of_rotation(account):
-            return None
-        return state.out_error()
+        error = state.unavailable(self._now()) if state is not None else None
+        return error() if error is not None else None
 
     def fail_all(self, error: ErrorFactory) -> None:
         """Fail every waiter with ``error()``, and every later admission too (401, closing)."""
@@ -461,16 +454,7 @@ class CloneScheduler:
         for pool in self._held_pinned.values():
             held_for[pool.account] = held_for.get(pool.account, 0) + len(pool)
         accounts = {
-            name: AccountStatistics(
-                in_flight=s.cloning,
-                waiting=len(s.pinned) + len(s.clone_queue) + held_for.get(name, 0),
-                admitted=s.admitted,
-                cap=s.cap,
-                voices=s.voices,
-                reserved=s.reserved,
-                paused_for=max(0.0, s.paused_until - now),
-                out_of_rotation_for=max(0.0, s.out_until - now),
-            )
+            name: s.statistics(now, len(s.pinned) + len(s.clone_queue) + held_for.get(name, 0))
             for name, s in self._accounts.items()
         }
         held = sum(len(jobs) for jobs in self._held_back.values())
@@ -485,7 +469,7 @@ class CloneScheduler:
     def account_capacity(self, *, prefetch: bool) -> int:
         """The most jobs one account can have admitted at once: its clone slots at the full
         cap, plus ``prefetch`` jobs uploading ahead if the jobs upload."""
-        return self._max_parallel + (self._prefetch if prefetch else 0)
+        return self._rules.max_parallel + (self._rules.prefetch if prefetch else 0)
 
     @property
     def accounts(self) -> tuple[str | None, ...]:
@@ -494,14 +478,14 @@ class CloneScheduler:
 
     # ------------------------------------------------------------------ internals
 
-    def _account(self, name: str | None) -> _Account:
+    def _account(self, name: str | None) -> AccountState:
         state = self._accounts.get(name)
         if state is None:
             # Single-account mode: a caller may still name accounts explicitly.
-            state = self._accounts[name] = _Account(name, self._max_parallel)
+            state = self._accounts[name] = AccountState(name, self._rules)
         return state
 
-    def _rotation(self) -> list[_Account]:
+    def _rotation(self) -> list[AccountState]:
         if self._fixed_accounts:
             return list(self._accounts.values())
         return [self._accounts[None]]
@@ -521,7 +505,7 @@ class CloneScheduler:
             if state is not None and state.voices is None and state.out_until <= now:
                 self._learn(state)
 
-    def _learn(self, state: _Account) -> None:
+    def _learn(self, state: AccountState) -> None:
         """Start counting the account's cloned voices, unless counted or being counted.
 
         Waiters need not wait for the count themselves: they queue as usual, and the
@@ -534,7 +518,7 @@ class CloneScheduler:
         self._loading[state.name] = counting
         counting.add_done_callback(partial(self._learned, state))
 
-    def _learned(self, state: _Account, counting: asyncio.Future[int]) -> None:
+    def _learned(self, state: AccountState, counting: asyncio.Future[int]) -> None:
         del self._loading[state.name]
         if counting.cancelled():
             return
@@ -542,8 +526,7 @@ class CloneScheduler:
         if self._fatal is not None:
             return  # its waiters have already failed
         if error is None:
-            if state.voices is None:
-                state.voices = counting.result()
+            state.counted(counting.result())
             # Unpinned jobs wait until every account is counted, then may go to any.
             self._dispatch(state if self._loading else None)
             return
@@ -569,21 +552,14 @@ class CloneScheduler:
         if self._fatal is not None:
             raise self._fatal()
 
-    def _forget_name(self, state: _Account, name: str) -> None:
-        left = state.names.get(name, 0) - 1
-        if left > 0:
-            state.names[name] = left
-        else:
-            state.names.pop(name, None)
-
-    def _abandon(self, waiter: _Waiter[Ticket], state: _Account | None) -> None:
+    def _abandon(self, waiter: _Waiter[Ticket], state: AccountState | None) -> None:
         if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
             self.finish(waiter.result(), created=False)  # granted as we were cancelled
             return
         if not waiter.done() or waiter.cancelled():
             (state.pinned if state is not None else self._unpinned).dead += 1
         if state is not None and waiter.name is not None:
-            self._forget_name(state, waiter.name)
+            state.forget_name(waiter.name)
         self._dispatch(state)
 
     def _offer_room(self) -> None:
@@ -597,10 +573,10 @@ class CloneScheduler:
             return
         now = self._now()
         if any(
-            s.admitted < s.cap
+            s.has_room(False)  # a free clone slot
             and s.paused_until <= now  # a pause's end dispatches (and offers) again
             and (self._fixed_accounts or s.name is None)  # in rotation
-            and self._admissible(s, now)
+            and s.admissible(now)
             for s in states
         ):
             for held in self._held_back.values():
@@ -622,39 +598,15 @@ class CloneScheduler:
         self._timers = {h for h in self._timers if h.when() > now and not h.cancelled()}
         self._dispatch()
 
-    def _restore_cap(self, state: _Account) -> None:
-        if self._now() >= state.cap_until:  # not narrowed again since
-            state.cap = self._max_parallel
+    def _restore_cap(self, state: AccountState) -> None:
+        if state.restore_cap(self._now()):  # not narrowed again since
             self._dispatch(state)
 
-    def _has_voice_room(self, state: _Account) -> bool:
-        if self._max_voices is None:
-            return True
-        return state.voices is not None and state.voices + state.reserved < self._max_voices
-
-    def _takes_at_once(self, state: _Account, ahead: bool, now: float) -> bool:
+    def _takes_at_once(self, state: AccountState, ahead: bool, now: float) -> bool:
         """Whether the account admits a new job now, with no job pinned to it waiting."""
-        return (
-            not state.pinned.items and self._admissible(state, now) and self._has_room(state, ahead)
-        )
+        return not state.pinned.items and state.admissible(now) and state.has_room(ahead)
 
-    def _fits(self, state: _Account, waiter: _Waiter[Ticket]) -> bool:
-        """Whether the account has room for this waiter (see ``admit(ahead=...)``)."""
-        return self._has_room(state, waiter.ahead)
-
-    def _has_room(self, state: _Account, ahead: bool) -> bool:
-        """Whether the account may admit one more job: a clone slot, or for a job that
-        uploads first (``ahead``) a prefetch place."""
-        return state.admitted < state.cap + (self._prefetch if ahead else 0)
-
-    def _admissible(self, state: _Account, now: float) -> bool:
-        return (
-            state.out_until <= now
-            and state.admitted < state.cap + self._prefetch
-            and self._has_voice_room(state)
-        )
-
-    def _dispatch(self, only: _Account | None = None) -> None:
+    def _dispatch(self, only: AccountState | None = None) -> None:
         """Hand out every slot that can be handed out now, oldest waiter first.
 
         After every dispatch no waiter can be admitted anywhere, so when one account's state
@@ -671,12 +623,12 @@ class CloneScheduler:
         states = self._accounts.values() if only is None else (only,)
         for state in states:  # stage 2: clone slots
             queue = state.clone_queue
-            if queue.items and state.paused_until <= now:
-                while state.cloning < state.cap:
+            if queue.items:
+                while state.may_send(now):
                     waiter = queue.pop()
                     if waiter is None:
                         break
-                    state.cloning += 1
+                    state.take_slot()
                     waiter.set_result(None)
         if self._held_back and not self._unpinned.items:
             # Bulk runs size their runner pools to the slots in use (see HeldBack): a slot
@@ -696,9 +648,9 @@ class CloneScheduler:
             # Only pinned waiters: the accounts are independent, each serves its own FIFO.
             for state in states:
                 pinned = state.pinned
-                while pinned.items and self._admissible(state, now):
+                while pinned.items and state.admissible(now):
                     head = pinned.head()
-                    if head is None or not self._fits(state, head):
+                    if head is None or not state.has_room(head.ahead):
                         break
                     pinned.pop()
                     self._grant(state, head)
@@ -706,27 +658,27 @@ class CloneScheduler:
             return  # nobody waits for admission: nothing to admit, nothing to fail
         self._fail_hopeless(now, states, only)
 
-    def _admit_oldest_first(self, now: float, candidates: Iterable[_Account]) -> None:
+    def _admit_oldest_first(self, now: float, candidates: Iterable[AccountState]) -> None:
         """Stage 1 with unpinned waiters: serve the oldest waiter of all while one fits."""
         while True:
-            open_accounts = [s for s in candidates if self._admissible(s, now)]
+            open_accounts = [s for s in candidates if s.admissible(now)]
             if not open_accounts:
                 return
             best: _Waiter[Ticket] | None = None
-            best_state: _Account | None = None
+            best_state: AccountState | None = None
             for state in open_accounts:
                 head = state.pinned.head()
                 if (
                     head is not None
                     and (best is None or head.seq < best.seq)
-                    and self._fits(state, head)
+                    and state.has_room(head.ahead)
                 ):
                     best, best_state = head, state
             # Unpinned jobs wait until every account is counted, so that the first account
             # counted does not take them all.
             head = self._unpinned.head() if not self._loading else None
             if head is not None and (best is None or head.seq < best.seq):
-                fitting = [s for s in open_accounts if self._fits(s, head)]
+                fitting = [s for s in open_accounts if s.has_room(head.ahead)]
                 target = self._least_loaded(fitting, head.name, now) if fitting else None
                 if target is not None:
                     best, best_state = head, target
@@ -736,16 +688,16 @@ class CloneScheduler:
                 best_state.pinned.pop()
             else:
                 self._unpinned.pop()
-                _count_name(best_state, best.name)
+                best_state.claim_name(best.name)
             self._grant(best_state, best)
 
     @staticmethod
-    def _grant(state: _Account, waiter: _Waiter[Ticket]) -> None:
-        waiter.set_result(_ticket(state, waiter.name, waiter.seq))
+    def _grant(state: AccountState, waiter: _Waiter[Ticket]) -> None:
+        waiter.set_result(state.admit(waiter.name, waiter.seq))
 
     def _least_loaded(
-        self, candidates: list[_Account], name: str | None, now: float
-    ) -> _Account | None:
+        self, candidates: list[AccountState], name: str | None, now: float
+    ) -> AccountState | None:
         if self._fixed_accounts:
             rotation = [s for s in candidates if s.paused_until <= now] or candidates
         else:
@@ -758,29 +710,17 @@ class CloneScheduler:
         n = len(rotation)
         return min(
             (rotation[(self._rr + i) % n] for i in range(n)),
-            key=lambda s: (s.admitted / s.cap, (s.voices or 0) + s.reserved),
-        )
-
-    def _hopeless(self, state: _Account) -> bool:
-        """Full, with no admitted job that might fail and no temporary voice to be deleted."""
-        return (
-            self._max_voices is not None
-            and state.voices is not None
-            and state.voices + state.reserved >= self._max_voices
-            and state.reserved == 0
-            and state.leased == 0
+            key=AccountState.load,
         )
 
     def _fail_hopeless(
-        self, now: float, states: Iterable[_Account], only: _Account | None = None
+        self, now: float, states: Iterable[AccountState], only: AccountState | None = None
     ) -> None:
         for state in states:
             if not state.pinned.items:
                 continue
-            error: ErrorFactory | None = None
-            if state.out_until > now and state.out_error is not None:
-                error = state.out_error
-            elif self._hopeless(state):
+            error = state.unavailable(now)
+            if error is None and state.hopeless():
                 error = self._slots_error([state])
             if error is not None:
                 # Names are forgotten by each failed admit() itself.
@@ -788,7 +728,7 @@ class CloneScheduler:
                     waiter.set_exception(error())
         if not self._unpinned.items:
             return
-        if only is not None and only.out_until <= now and not self._hopeless(only):
+        if only is not None and only.out_until <= now and not only.hopeless():
             return  # an account in rotation can still take them: not every one is hopeless
         rotation = self._rotation()
         in_rotation = [s for s in rotation if s.out_until <= now]
@@ -798,13 +738,13 @@ class CloneScheduler:
             if out_error is not None:
                 for waiter in self._unpinned.drain():
                     waiter.set_exception(out_error())
-        elif all(self._hopeless(s) for s in in_rotation):
+        elif all(s.hopeless() for s in in_rotation):
             error = self._slots_error(in_rotation)
             for waiter in self._unpinned.drain():
                 waiter.set_exception(error())
 
-    def _slots_error(self, states: list[_Account]) -> ErrorFactory:
-        counts = {s.name: (s.voices or 0) + s.reserved for s in states}
+    def _slots_error(self, states: list[AccountState]) -> ErrorFactory:
+        counts = {s.name: (s.voices or 0) + s.admitted for s in states}
         limit = self._max_voices or 0
         return lambda: VoiceSlotsExhaustedError(counts, limit)
 

@@ -36,7 +36,10 @@ INTERNAL = {
     "_accounts": {
         "PREFETCH_PER_ACCOUNT",
         "RATE_LIMIT_STRIKE_WINDOW",
+        "AccountRules",
+        "AccountState",
         "ErrorFactory",
+        "Phase",
         "Ticket",
         "out_of_rotation_error",
     },
