@@ -360,7 +360,8 @@ class Ticket:
     account: str | None
     name: str | None
     seq: int
-    _state: AccountState = attrs.field(repr=False, alias="state")
+    #: The account's state (for the scheduler that admitted it).
+    state: AccountState = attrs.field(repr=False)
     holds_clone_slot: bool = False
     finished: bool = False
 

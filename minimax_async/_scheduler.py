@@ -21,7 +21,7 @@ waiter takes nothing: it is skipped, and a grant that raced its cancellation is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from functools import partial
 
 from ._accounts import (
@@ -44,11 +44,13 @@ from ._accounts import (
 )
 from ._coordinator import Clock, Coordinator, HeldBack, Timer
 from ._coordinator import NoRoomNow as NoRoomNow  # the client imports it from here
+from ._counting import VoiceCounter, VoiceCounts
 from ._exceptions import (
     ClientClosedError,
     DuplicateVoiceNameError,
-    VoiceSlotsExhaustedError,
 )
+from ._offers import RoomOffers
+from ._placement import Placement
 
 __all__ = [
     "MAX_PARALLEL_CLONES_PER_ACCOUNT",
@@ -59,8 +61,6 @@ __all__ = [
     "LocalCoordinator",
     "Ticket",
 ]
-
-VoiceCounter = Callable[[str | None], Awaitable[int]]
 
 
 class CloneScheduler:
@@ -97,30 +97,23 @@ class CloneScheduler:
         self._rules = rules = AccountRules(
             max_parallel, max_voices, prefetch, cap_lowering_strikes, cap_lowered_for
         )
-        self._max_voices = max_voices
-        self._count_voices = count_voices
         self._fixed_accounts = accounts is not None
         names: list[str | None] = list(accounts) if accounts is not None else [None]
         self._accounts: dict[str | None, AccountState] = {
             name: AccountState(name, rules) for name in names
         }
         self._unpinned: _Fifo[Ticket] = _Fifo()
+        self._placement = Placement(
+            self._accounts,
+            self._unpinned,
+            fixed_accounts=accounts is not None,
+            max_voices=max_voices,
+        )
+        self._counts = VoiceCounts(
+            count_voices, tracked=max_voices is not None, counted=self._learned
+        )
         self._seq = 0
-        self._rr = 0
-        #: Voice counts being fetched, by account.
-        self._loading: dict[str | None, asyncio.Future[int]] = {}
-        #: Every account unpinned jobs may use has its voices counted (or none need be).
-        self._rotation_counted = max_voices is None
-        #: Jobs for any account that bulk runs hold back until a runner of theirs is free
-        #: (counted in ``statistics()`` as waiting for an account), by id; see ``hold``.
-        self._held_back: dict[int, HeldBack] = {}
-        #: The same for jobs pinned to an account (counted as waiting for it), by id. Kept
-        #: apart: room on an account is offered (``grow``) only to jobs for any account.
-        self._held_pinned: dict[int, HeldBack] = {}
-        #: A check for a slot that no runner takes is due (``_offer_room``), and where.
-        self._offering = self._offer_all = False
-        self._offer_to: set[AccountState] = set()
-        self._offer_handle: asyncio.Handle | None = None
+        self._offers = RoomOffers(self._placement.rotation, self._unpinned, self._now)
         self._fatal: ErrorFactory | None = None
         self._timers: set[Timer] = set()
         self._clock = clock
@@ -135,13 +128,11 @@ class CloneScheduler:
         account has a clone slot that no waiting job takes, ``jobs.grow()`` is called. Call
         :meth:`unhold` when the run ends.
         """
-        held = self._held_back if jobs.account is None else self._held_pinned
-        held[id(jobs)] = jobs
+        self._offers.hold(jobs)
 
     def unhold(self, jobs: HeldBack) -> None:
         """Forget jobs registered with :meth:`hold` (safe to call twice)."""
-        held = self._held_back if jobs.account is None else self._held_pinned
-        held.pop(id(jobs), None)
+        self._offers.unhold(jobs)
 
     async def aclose(self) -> None:
         """Stop every task and timer the scheduler started, and wait until they have ended.
@@ -155,11 +146,7 @@ class CloneScheduler:
             self.fail_all(lambda: ClientClosedError("the client was closed"))
         else:
             self._cancel_timers()
-        counting = list(self._loading.values())
-        for future in counting:
-            future.cancel()
-        if counting:
-            await asyncio.gather(*counting, return_exceptions=True)
+        await self._counts.aclose()
 
     async def admit(
         self,
@@ -197,8 +184,8 @@ class CloneScheduler:
         state: AccountState | None = None
         if pinned:
             state = self._pinned_state(account, name, now)
-        elif not self._rotation_counted:
-            self._count_rotation(now)
+        elif not self._counts.rotation_counted:
+            self._counts.rotation(self._placement.rotation(), now)
         self._seq += 1
         ticket = self._admit_at_once(state, account, name, ahead, now)
         if ticket is not None:
@@ -213,7 +200,7 @@ class CloneScheduler:
             if unavailable is not None:
                 raise unavailable()
         if state.voices is None:
-            self._learn(state)
+            self._counts.start(state)
         if name is not None and name in state.names:
             raise DuplicateVoiceNameError(
                 "voice_name",
@@ -221,14 +208,6 @@ class CloneScheduler:
                 "one live job per name and account (see the README)",
             )
         return state
-
-    def _count_rotation(self, now: float) -> None:
-        """For a job to place: start counting the accounts in rotation not yet counted."""
-        uncounted = [target for target in self._rotation() if target.voices is None]
-        self._rotation_counted = not uncounted
-        for target in uncounted:
-            if target.out_until <= now:
-                self._learn(target)
 
     def _admit_at_once(
         self,
@@ -250,7 +229,7 @@ class CloneScheduler:
             state = self._accounts.get(account)
             if (
                 state is None
-                or not self._rotation_counted
+                or not self._counts.rotation_counted
                 or state.paused_until > now
                 or (name is not None and name in state.names)
             ):
@@ -298,7 +277,7 @@ class CloneScheduler:
     async def acquire_clone(self, ticket: Ticket, *, front: bool = False) -> None:
         """Wait for one of the ticket's account clone slots (FIFO; ``front`` for a retry)."""
         self._raise_if_fatal()
-        state = ticket._state  # noqa: SLF001 - the scheduler's own ticket (_accounts)
+        state = ticket.state
         loop = asyncio.get_running_loop()
         if not state.clone_queue.items and state.may_send((self._clock or loop).time()):
             state.take_slot()  # a free slot and nobody ahead: take it
@@ -333,13 +312,13 @@ class CloneScheduler:
 
     def beside_others(self, ticket: Ticket) -> bool:
         """Whether another clone of the ticket's account is in flight besides its own."""
-        return ticket._state.cloning > 1  # noqa: SLF001 - the scheduler's own ticket (_accounts)
+        return ticket.state.cloning > 1
 
     def release_clone(self, ticket: Ticket) -> None:
         """Give back the ticket's clone slot (safe to call when it holds none)."""
         if ticket.holds_clone_slot:
             ticket.holds_clone_slot = False
-            state = ticket._state  # noqa: SLF001 - the scheduler's own ticket (_accounts)
+            state = ticket.state
             state.release_slot()
             if state.clone_queue.items:  # admission does not depend on clone slots
                 self._dispatch(state)
@@ -362,7 +341,7 @@ class CloneScheduler:
             return
         self.release_clone(ticket)
         ticket.finished = True
-        state = ticket._state  # noqa: SLF001 - the scheduler's own ticket (_accounts)
+        state = ticket.state
         state.finish(ticket.name, created=created, lease=lease)
         self._dispatch(state)
 
@@ -441,30 +420,23 @@ class CloneScheduler:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
-        if self._offer_handle is not None:
-            self._offer_handle.cancel()
-            self._offer_handle = None
-        self._offering = self._offer_all = False
-        self._offer_to = set()
+        self._offers.cancel()
 
     def statistics(self) -> CloneStatistics:
         """In-flight and waiting counts, per account and overall."""
         now = self._now() if self._clock is not None or self._has_loop() else 0.0
-        held_for: dict[str | None, int] = {}
-        for pool in self._held_pinned.values():
-            held_for[pool.account] = held_for.get(pool.account, 0) + len(pool)
+        held, held_for = self._offers.waiting()
         accounts = {
             name: s.statistics(now, len(s.pinned) + len(s.clone_queue) + held_for.get(name, 0))
             for name, s in self._accounts.items()
         }
-        held = sum(len(jobs) for jobs in self._held_back.values())
         return CloneStatistics(accounts, len(self._unpinned) + held)
 
     @property
     def capacity(self) -> int:
         """The most jobs the accounts in rotation can have admitted at once (clone slots
         plus prefetch, at the full cap)."""
-        return len(self._rotation()) * self.account_capacity(prefetch=True)
+        return len(self._placement.rotation()) * self.account_capacity(prefetch=True)
 
     def account_capacity(self, *, prefetch: bool) -> int:
         """The most jobs one account can have admitted at once: its clone slots at the full
@@ -485,11 +457,6 @@ class CloneScheduler:
             state = self._accounts[name] = AccountState(name, self._rules)
         return state
 
-    def _rotation(self) -> list[AccountState]:
-        if self._fixed_accounts:
-            return list(self._accounts.values())
-        return [self._accounts[None]]
-
     def count_ahead(self, accounts: Iterable[str | None]) -> None:
         """Start counting the voices of the accounts a bulk run is about to use, now.
 
@@ -497,38 +464,16 @@ class CloneScheduler:
         starts its runners first, and the counts would then wait behind them. Accounts that
         are unknown or out of rotation are left to ``admit``, which reports them.
         """
-        if self._max_voices is None:
-            return
-        now = self._now()
-        for name in accounts:
-            state = self._accounts.get(name)
-            if state is not None and state.voices is None and state.out_until <= now:
-                self._learn(state)
-
-    def _learn(self, state: AccountState) -> None:
-        """Start counting the account's cloned voices, unless counted or being counted.
-
-        Waiters need not wait for the count themselves: they queue as usual, and the
-        account admits nobody until its count is known (``_has_voice_room``). So a thousand
-        jobs arriving together cost one listing per account and no wake-up each.
-        """
-        if self._max_voices is None or state.name in self._loading:
-            return
-        counting = asyncio.ensure_future(self._count_voices(state.name))
-        self._loading[state.name] = counting
-        counting.add_done_callback(partial(self._learned, state))
+        self._counts.ahead((self._accounts.get(name) for name in accounts), self._now())
 
     def _learned(self, state: AccountState, counting: asyncio.Future[int]) -> None:
-        del self._loading[state.name]
-        if counting.cancelled():
-            return
-        error = counting.exception()
+        error = counting.exception()  # retrieved even when unused: no "never retrieved"
         if self._fatal is not None:
             return  # its waiters have already failed
         if error is None:
             state.counted(counting.result())
             # Unpinned jobs wait until every account is counted, then may go to any.
-            self._dispatch(state if self._loading else None)
+            self._dispatch(state if self._counts.loading else None)
             return
         # The jobs waiting for this account fail with the reason it could not be counted
         # (names are forgotten by each failed admit()). Unpinned jobs do without an account
@@ -561,28 +506,6 @@ class CloneScheduler:
         if state is not None and waiter.name is not None:
             state.forget_name(waiter.name)
         self._dispatch(state)
-
-    def _offer_room(self) -> None:
-        """Give a held-back bulk job a runner if an account has a clone slot that no
-        waiting job takes (the runner that freed it usually takes it again at once)."""
-        states = self._rotation() if self._offer_all else self._offer_to
-        self._offer_handle = None
-        self._offering = self._offer_all = False
-        self._offer_to = set()
-        if self._unpinned.items or self._fatal is not None:
-            return
-        now = self._now()
-        if any(
-            s.has_room(False)  # a free clone slot
-            and s.paused_until <= now  # a pause's end dispatches (and offers) again
-            and (self._fixed_accounts or s.name is None)  # in rotation
-            and s.admissible(now)
-            for s in states
-        ):
-            for held in self._held_back.values():
-                if len(held):
-                    held.grow()
-                    return
 
     def _time(self) -> Clock:
         return self._clock or asyncio.get_running_loop()
@@ -630,123 +553,20 @@ class CloneScheduler:
                         break
                     state.take_slot()
                     waiter.set_result(None)
-        if self._held_back and not self._unpinned.items:
+        if self._offers.held_back and not self._unpinned.items:
             # Bulk runs size their runner pools to the slots in use (see HeldBack): a slot
             # that nobody takes by the next loop iteration gets one more runner.
-            if only is None:
-                self._offer_all = True
-            else:
-                self._offer_to.add(only)
-            if not self._offering:
-                self._offering = True
-                self._offer_handle = asyncio.get_running_loop().call_soon(self._offer_room)
+            self._offers.changed(only)
         # Deques are checked directly (cheaper than len()): cancelled entries only cost a
         # pass through the slow path.
+        placement = self._placement
         if self._unpinned.items:
-            self._admit_oldest_first(now, states)
+            placement.admit_oldest_first(now, states, counting=bool(self._counts.loading))
         elif only.pinned.items if only is not None else any(s.pinned.items for s in states):
-            # Only pinned waiters: the accounts are independent, each serves its own FIFO.
-            for state in states:
-                pinned = state.pinned
-                while pinned.items and state.admissible(now):
-                    head = pinned.head()
-                    if head is None or not state.has_room(head.ahead):
-                        break
-                    pinned.pop()
-                    self._grant(state, head)
+            placement.serve_pinned(states, now)
         else:
             return  # nobody waits for admission: nothing to admit, nothing to fail
-        self._fail_hopeless(now, states, only)
-
-    def _admit_oldest_first(self, now: float, candidates: Iterable[AccountState]) -> None:
-        """Stage 1 with unpinned waiters: serve the oldest waiter of all while one fits."""
-        while True:
-            open_accounts = [s for s in candidates if s.admissible(now)]
-            if not open_accounts:
-                return
-            best: _Waiter[Ticket] | None = None
-            best_state: AccountState | None = None
-            for state in open_accounts:
-                head = state.pinned.head()
-                if (
-                    head is not None
-                    and (best is None or head.seq < best.seq)
-                    and state.has_room(head.ahead)
-                ):
-                    best, best_state = head, state
-            # Unpinned jobs wait until every account is counted, so that the first account
-            # counted does not take them all.
-            head = self._unpinned.head() if not self._loading else None
-            if head is not None and (best is None or head.seq < best.seq):
-                fitting = [s for s in open_accounts if s.has_room(head.ahead)]
-                target = self._least_loaded(fitting, head.name, now) if fitting else None
-                if target is not None:
-                    best, best_state = head, target
-            if best is None or best_state is None:
-                return
-            if best_state.pinned.head() is best:
-                best_state.pinned.pop()
-            else:
-                self._unpinned.pop()
-                best_state.claim_name(best.name)
-            self._grant(best_state, best)
-
-    @staticmethod
-    def _grant(state: AccountState, waiter: _Waiter[Ticket]) -> None:
-        waiter.set_result(state.admit(waiter.name, waiter.seq))
-
-    def _least_loaded(
-        self, candidates: list[AccountState], name: str | None, now: float
-    ) -> AccountState | None:
-        if self._fixed_accounts:
-            rotation = [s for s in candidates if s.paused_until <= now] or candidates
-        else:
-            rotation = [s for s in candidates if s.name is None]
-        if name is not None:
-            rotation = [s for s in rotation if name not in s.names]
-        if not rotation:
-            return None
-        self._rr += 1
-        n = len(rotation)
-        return min(
-            (rotation[(self._rr + i) % n] for i in range(n)),
-            key=AccountState.load,
-        )
-
-    def _fail_hopeless(
-        self, now: float, states: Iterable[AccountState], only: AccountState | None = None
-    ) -> None:
-        for state in states:
-            if not state.pinned.items:
-                continue
-            error = state.unavailable(now)
-            if error is None and state.hopeless():
-                error = self._slots_error([state])
-            if error is not None:
-                # Names are forgotten by each failed admit() itself.
-                for waiter in state.pinned.drain():
-                    waiter.set_exception(error())
-        if not self._unpinned.items:
-            return
-        if only is not None and only.out_until <= now and not only.hopeless():
-            return  # an account in rotation can still take them: not every one is hopeless
-        rotation = self._rotation()
-        in_rotation = [s for s in rotation if s.out_until <= now]
-        if not in_rotation:
-            soonest = min(rotation, key=lambda s: s.out_until)
-            out_error = soonest.out_error
-            if out_error is not None:
-                for waiter in self._unpinned.drain():
-                    waiter.set_exception(out_error())
-        elif all(s.hopeless() for s in in_rotation):
-            error = self._slots_error(in_rotation)
-            for waiter in self._unpinned.drain():
-                waiter.set_exception(error())
-
-    def _slots_error(self, states: list[AccountState]) -> ErrorFactory:
-        counts = {s.name: (s.voices or 0) + s.admitted for s in states}
-        limit = self._max_voices or 0
-        return lambda: VoiceSlotsExhaustedError(counts, limit)
+        placement.fail_hopeless(now, states, only)
 
 
 #: The in-memory :class:`~minimax_async._coordinator.Coordinator`: the default.
