@@ -24,6 +24,7 @@ LAYERS: Final[tuple[frozenset[str], ...]] = tuple(
         {"_checks"},
         {"_models", "_samples", "_retry", "_accounts", "_lifecycle"},
         {"_bulk", "_converter", "_wire", "_capacity", "_coordinator"},
+        {"_placement", "_counting", "_offers"},  # the scheduler's parts
         {"_transport", "_scheduler", "_uploads"},
         {"_sending"},
         {"_cloning", "_clone_run"},
