@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import attrs
 from redis.asyncio import Redis
 
-__all__ = ["HOLD_KINDS", "Hold", "holds", "intent_owner", "wait_until_gone"]
+__all__ = ["HOLD_KINDS", "WAITER_KINDS", "Gone", "Hold", "holds", "intent_owner", "wait_until_gone"]
 
 #: The kinds of key (``{ns}:<kind>:<account>``) whose members hold capacity.
 HOLD_KINDS = frozenset({"adm", "slots", "granted", "leased", "wait", "cwait"})
@@ -74,6 +74,23 @@ async def intent_owner(redis: Redis, namespace: str, account: str, name: str) ->
     return _text(value).split("|", 1)[0]
 
 
+#: The kinds of key that hold waiters (in seq order), rather than capacity.
+WAITER_KINDS = frozenset({"wait", "cwait"})
+
+
+@attrs.define
+class Gone:
+    """When (``time.monotonic()``) each kind of a process's holds had gone; ``None``: not
+    within the watch's timeout."""
+
+    #: Its waiters (``wait``, ``cwait``).
+    waiters: float | None = None
+    #: Its capacity holds that were not on the wire (admissions, unsent slots).
+    unsent: float | None = None
+    #: Everything, its clones on the wire included.
+    everything: float | None = None
+
+
 async def wait_until_gone(
     redis: Redis,
     namespace: str,
@@ -81,26 +98,28 @@ async def wait_until_gone(
     *,
     timeout: float,
     poll: float = 0.05,
-    sent_after_ms: float | None = None,
-) -> tuple[float | None, float | None]:
-    """Poll until ``proc`` holds nothing; return (unsent gone, all gone) as monotonic times.
+    sent_after_ms: float = float("inf"),
+) -> Gone:
+    """Poll until ``proc`` holds nothing, noting when each kind of hold went.
 
-    An entry scored above ``sent_after_ms`` (a Redis-clock time at the kill) is a clone on
-    the wire, kept for the in-flight hold; the others are "unsent". A time is ``None`` when
-    that did not happen within ``timeout``.
+    A capacity hold scored above ``sent_after_ms`` (a Redis-clock time at the kill) is a clone
+    on the wire, kept for the in-flight hold; the others are "unsent".
     """
-    unsent_gone: float | None = None
+    gone = Gone()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         left = await holds(redis, namespace, [proc])
         now = time.monotonic()
-        unsent = [
-            h for h in left if sent_after_ms is None or h.score is None or h.score <= sent_after_ms
-        ]
-        if not unsent and unsent_gone is None:
-            unsent_gone = now
+        kinds = [(h.key.split("}:", 1)[1].split(":", 1)[0], h.score) for h in left]
+        if gone.waiters is None and not any(kind in WAITER_KINDS for kind, _ in kinds):
+            gone.waiters = now
+        if gone.unsent is None and not any(
+            kind not in WAITER_KINDS and score <= sent_after_ms for kind, score in kinds
+        ):
+            gone.unsent = now
         if not left:
-            return unsent_gone, now
+            gone.everything = now
+            return gone
         # Expiry runs on the Redis clock; nothing in this process signals it.
         await asyncio.sleep(poll)
-    return unsent_gone, None
+    return gone

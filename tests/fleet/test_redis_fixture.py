@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.fleet.redis_support import RedisProcess, listening_tcp_ports, ping
-from tests.fleet.redis_watch import holds, intent_owner, wait_until_gone
+from tests.fleet.redis_watch import Gone, holds, intent_owner, wait_until_gone
 
 pytestmark = pytest.mark.anyio
 
@@ -79,24 +79,27 @@ async def test_watch_helpers_find_a_process_holds(
     now_ms = 1_000_000.0
     await redis_client.zadd(f"{prefix}:slots:100001", {"pA|1": now_ms + 2000, "pB|7": now_ms})
     await redis_client.zadd(f"{prefix}:wait:any", {"pA|2|-|Alice": 12})
+    await redis_client.zadd(f"{prefix}:adm:100001", {"pA|3": now_ms - 1})  # admitted, unsent
     await redis_client.zadd(f"{prefix}:strikes:100001", {"pA|1|999": now_ms})  # history
     await redis_client.hset(f"{prefix}:doubt", "100001|Alice", "pA|1|5|6")
     found = await holds(redis_client, redis_namespace, ["pA"])
-    assert sorted(h.member for h in found) == ["pA|1", "pA|2|-|Alice"]
-    assert len(await holds(redis_client, redis_namespace)) == 3
+    assert sorted(h.member for h in found) == ["pA|1", "pA|2|-|Alice", "pA|3"]
+    assert len(await holds(redis_client, redis_namespace)) == 4
     assert await intent_owner(redis_client, redis_namespace, "100001", "Alice") == "pA"
     assert await intent_owner(redis_client, redis_namespace, "100001", "Bob") is None
 
-    left = await wait_until_gone(
+    gone = await wait_until_gone(
         redis_client, redis_namespace, "pA", timeout=0.2, sent_after_ms=now_ms
     )
-    assert left == (None, None)  # nothing went within the timeout
+    assert gone == Gone()  # nothing went within the timeout
     await redis_client.zrem(f"{prefix}:wait:any", "pA|2|-|Alice")  # the waiter goes first
-    unsent_gone, all_gone = await wait_until_gone(
+    await redis_client.zrem(f"{prefix}:adm:100001", "pA|3")  # and the admission
+    gone = await wait_until_gone(
         redis_client, redis_namespace, "pA", timeout=0.2, sent_after_ms=now_ms
     )
-    assert unsent_gone is not None
-    assert all_gone is None  # the slot scored after the kill (a sent clone) is still there
+    assert gone.waiters is not None
+    assert gone.unsent is not None
+    assert gone.everything is None  # the slot scored after the kill (sent) is still there
     await redis_client.zrem(f"{prefix}:slots:100001", "pA|1")
-    _, all_gone = await wait_until_gone(redis_client, redis_namespace, "pA", timeout=5.0)
-    assert all_gone is not None
+    gone = await wait_until_gone(redis_client, redis_namespace, "pA", timeout=5.0)
+    assert gone.everything is not None
