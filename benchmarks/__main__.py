@@ -14,6 +14,7 @@ from typing import Final
 import attrs
 
 from ._fleet import FleetSpec, redis_unavailable, run_fleet
+from ._hostile import run_hostile
 from ._makespan import BACKPRESSURE_CONTENDERS, CONTENDERS, MakespanSpec, run_makespan
 from ._memory import run_memory
 from ._overhead import OverheadSpec, run_overhead
@@ -32,6 +33,7 @@ SECTIONS: Final = (
     "profile",
     "fleet",
     "realscale",
+    "hostile",
 )
 _HERE: Final = Path(__file__).parent
 DEFAULT_OUTPUT: Final = _HERE / "RESULTS.md"
@@ -248,6 +250,11 @@ def run(argv: Sequence[str]) -> Report:
 
     section("fleet", "6. fleet (several processes)", fleet)
     section("realscale", "7. real scale in virtual time", realscale)
+
+    def hostile() -> None:
+        report.hostile = run_hostile(quick=args.quick, progress=_say)
+
+    section("hostile", "8. hostile bodies", hostile)
     write()
     _say(f"wrote {output}")
     return report

@@ -17,6 +17,7 @@ from typing import Final
 import attrs
 
 from ._fleet import FleetResult, FleetSpec, fleet_headline, fleet_section
+from ._hostile import HostileResult, render_hostile
 from ._makespan import MakespanResult, MakespanSpec, lower_bound, served_latencies, simulate
 from ._memory import MemoryResult
 from ._overhead import OverheadResult
@@ -172,6 +173,7 @@ class Report:
     fleet_spec: FleetSpec | None = None
     fleet: list[FleetResult] = attrs.Factory(list)
     fleet_skipped: str | None = None
+    hostile: list[HostileResult] = attrs.Factory(list)
 
     # ------------------------------------------------------------------ headline
 
@@ -390,6 +392,7 @@ class Report:
         out += render_realscale(self.realscale_specs, self.realscale)
         out += self._profile_section()
         out += fleet_section(self.fleet_spec, self.fleet, self.fleet_skipped)
+        out += render_hostile(self.hostile)
         return "\n".join(out).rstrip() + "\n"
 
     def to_json(self) -> str:
@@ -427,6 +430,7 @@ class Report:
             "fleet": [plain(r) for r in self.fleet],
             "fleet_skipped": self.fleet_skipped,
             "realscale": [plain(r) for r in self.realscale],
+            "hostile": [plain(r) for r in self.hostile],
             "sections_seconds": self.sections_seconds,
         }
         return json.dumps(document, indent=1, default=str) + "\n"
