@@ -190,7 +190,18 @@ class CloneScheduler:
         ticket = self._admit_at_once(state, account, name, ahead, now)
         if ticket is not None:
             return ticket
-        return await self._wait_for_admission(state, name, ahead, give_up, loop)
+        # The wait is awaited here, not in a helper coroutine: a second coroutine frame per
+        # queued job would cost ~290 B each (tests/functional/test_memory.py).
+        waiter = self._enqueue(state, name, ahead, give_up, loop)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            self._abandon(waiter, state)
+            raise
+        except BaseException:
+            if state is not None and name is not None:
+                state.forget_name(name)
+            raise
 
     def _pinned_state(self, account: str | None, name: str | None, now: float) -> AccountState:
         """A pinned job's account, after the checks that refuse it at once."""
@@ -239,15 +250,15 @@ class CloneScheduler:
         state.claim_name(name)
         return state.admit(name, self._seq)
 
-    async def _wait_for_admission(
+    def _enqueue(
         self,
         state: AccountState | None,
         name: str | None,
         ahead: bool,
         give_up: bool,
         loop: asyncio.AbstractEventLoop,
-    ) -> Ticket:
-        """The slow path: queue a waiter (pinned to ``state``, or to place) and await it."""
+    ) -> _Waiter[Ticket]:
+        """The slow path: queue a waiter (pinned to ``state``, or to place) for admit()."""
         waiter: _Waiter[Ticket] = _waiter(self._seq, name, ahead, loop)
         queue = state.pinned if state is not None else self._unpinned
         # After every dispatch, no waiter at the head of a queue can be admitted (or failed)
@@ -264,15 +275,7 @@ class CloneScheduler:
         if give_up and state is None and not waiter.done():
             queue.items.pop()  # still the last one: only a grant or a failure removes it
             raise NoRoomNow
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            self._abandon(waiter, state)
-            raise
-        except BaseException:
-            if state is not None and name is not None:
-                state.forget_name(name)
-            raise
+        return waiter
 
     async def acquire_clone(self, ticket: Ticket, *, front: bool = False) -> None:
         """Wait for one of the ticket's account clone slots (FIFO; ``front`` for a retry)."""
