@@ -387,14 +387,7 @@ class Cloner:
         scheduler = self._scheduler
         operations.enter()
         try:
-            # Check every local sample before the job takes a place. Files are read again
-            # after admission, so that queued jobs do not hold audio in memory; bytes are kept.
-            local = job.local_samples
-            checked = await self._checks.load(job) if local else []
-            reusable = checked if SampleChecks.all_in_memory(job) else None
-            ahead = bool(local) and not self._uploads.uploaded_everywhere(
-                checked, scheduler.accounts
-            )
+            reusable, ahead = await self._check(job) if job.local_samples else (None, False)
             placements = len(scheduler.accounts) if pinned is None else 1
             for placement in range(1, placements + 1):
                 # A placed job's first try prefers its runner's last account; later tries
@@ -426,6 +419,18 @@ class Cloner:
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             operations.leave()
+
+    async def _check(self, job: VoiceJob) -> tuple[list[LocalSample] | None, bool]:
+        """Check every local sample of ``job`` before it takes a place.
+
+        Returns:
+            The checked samples to reuse after admission (only when all are bytes: files
+            are read again then, so that queued jobs do not hold audio in memory), and
+            whether the job is admitted ahead of a free clone slot (it has uploads to do).
+        """
+        checked = await self._checks.load(job)
+        reusable = checked if SampleChecks.all_in_memory(job) else None
+        return reusable, not self._uploads.uploaded_everywhere(checked, self._scheduler.accounts)
 
     async def _upload_and_clone(
         self,

@@ -108,3 +108,26 @@ async def test_retrying_logs_the_wait_that_happens_elsewhere(
             assert attempt.retry(rate_limited(), waited_by="when the scheduler says")
     messages = [r.getMessage() for r in caplog.records]
     assert messages == ["clone 'x': retry 1/1 when the scheduler says after " + str(rate_limited())]
+
+
+def test_cli_resume_uses_the_same_rule() -> None:
+    """The CLI's resume (cli._clone._candidates) adopts exactly what adoptable() accepts,
+    given its threshold (the first run's start less the skew): a voice of unknown age, an
+    older one, a claimed one or another name is not adopted; the rest are, oldest first."""
+    from minimax_async.cli._clone import _candidates
+
+    threshold = (STARTED - ADOPTION_CLOCK_SKEW).timestamp()
+    listed = [
+        voice(voice_id="v-late", created=STARTED + timedelta(seconds=5)),
+        voice(voice_id="v-ageless", created=None),
+        voice(voice_id="v-old", created=STARTED - ADOPTION_CLOCK_SKEW - timedelta(seconds=1)),
+        voice(voice_id="v-claimed"),
+        voice(voice_id="v-other", name="other"),
+        voice(voice_id="v-edge", created=STARTED - ADOPTION_CLOCK_SKEW),
+    ]
+    found = _candidates({"100001": listed}, ["100001"], "mine", threshold, {"v-claimed": 1})
+    assert [v.voice_id for _, v in found] == ["v-edge", "v-late"]
+    for candidate in listed:
+        expected = candidate.voice_id in {"v-edge", "v-late"}
+        owned = {"v-claimed"}
+        assert adoptable(candidate, name="mine", since=STARTED, owned=owned) is expected
