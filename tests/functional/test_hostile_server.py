@@ -174,6 +174,17 @@ def redirect_to_self(_: h.Upstream) -> bytes:
     return h.http_answer(302, b"", headers={"Location": "/v1/minimax/accounts"})
 
 
+def echoed_headers(upstream: h.Upstream) -> bytes:
+    """The real answer, with odd and repeated headers a gateway might echo back."""
+    headers = {
+        "Content-Type": "application/json",
+        "X-Echo-Authorization": f"Bearer {TOKEN}",
+        "Retry-After": "soon",
+        "X-Long": "x" * 4000,
+    }
+    return h.http_answer(upstream.status, upstream.body, headers=headers)
+
+
 #: name -> (the answer, whether the request reaches the fake first, outcome per operation)
 #: An outcome is "ok" (a correct answer), an error class, or a tuple of those allowed.
 SHAPE = UnexpectedResponseError
@@ -246,6 +257,7 @@ MANGLINGS: Final[dict[str, tuple[h.Answer, bool, dict[str, Any]]]] = {
         True,
         everywhere(OK, upload=TRANSIENT_UPLOAD),
     ),
+    "headers-echoed-back": (h.transformed(echoed_headers), True, everywhere(OK)),
     "not-forwarded-reset": (h.raw(b""), False, everywhere(OK, upload=TRANSIENT_UPLOAD)),
 }
 
@@ -254,6 +266,19 @@ CASES = [
     for mangling in MANGLINGS
     for operation in OPERATIONS
 ]
+
+
+def assert_no_aiohttp_in_chain(error: BaseException) -> None:
+    """No aiohttp exception (they carry the request headers) in the cause/context chain."""
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        assert not type(current).__module__.startswith("aiohttp"), repr(current)
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
 
 
 def allowed(outcome: Any) -> tuple[Any, ...]:
@@ -285,6 +310,7 @@ async def test_hostile_answer(operation: str, mangling: str) -> None:
                 check(result, fake)
         else:
             assert isinstance(error, tuple(c for c in accepted if isinstance(c, type))), repr(error)
+            assert_no_aiohttp_in_chain(error)
             assert len(str(error)) < 3 * MAX_MESSAGE_CHARS
             if isinstance(error, APIError) and mangling == "redirect":
                 assert 300 <= error.status < 400
