@@ -201,7 +201,8 @@ class Transport:
     Args:
         base_url: e.g. ``"https://api.useapi.net/v1/minimax"`` (no trailing slash).
         token: The useapi.net API token; sent as a bearer header, never shown.
-        connection_limit: Most connections open at once (own session only).
+        connection_limit: Most connections open at once (own session only; 0: no limit).
+            Requests beyond it wait for a connection outside every timeout.
         max_response_bytes: Most bytes of a successful answer read (decompressed).
         connect_timeout: Seconds for opening one connection (TCP, proxy tunnel, TLS).
         proxy: The proxy URL every request goes through, or ``None``.
@@ -222,6 +223,9 @@ class Transport:
     )
     _redactor: Redactor = attrs.field(init=False, repr=False)
     _session: aiohttp.ClientSession | None = attrs.field(default=None, init=False, repr=False)
+    #: Own session with a connection limit: its connections, taken before aiohttp's timer
+    #: starts, so that waiting for one counts against no timeout (nothing was sent yet).
+    _connections: asyncio.Semaphore | None = attrs.field(default=None, init=False, repr=False)
     _closed: bool = attrs.field(default=False, init=False)
     _headers: dict[str, str] = attrs.field(init=False, repr=False)
     _timeouts: dict[float, aiohttp.ClientTimeout] = attrs.field(
@@ -262,6 +266,8 @@ class Transport:
                     # could add ~/.netrc credentials next to the bearer token.
                     trust_env=False,
                 )
+                if self.connection_limit:
+                    self._connections = asyncio.Semaphore(self.connection_limit)
             self._session = session
         return session
 
@@ -297,7 +303,9 @@ class Transport:
             timeout: Seconds the server may stay silent once the request is sent: before
                 the answer starts, and between its chunks. Opening the connection has
                 ``connect_timeout``; the whole exchange at most ``connect_timeout +
-                timeout`` plus one second per ``SEND_RATE_FLOOR`` bytes of body.
+                timeout`` plus one second per ``SEND_RATE_FLOOR`` bytes of body. Waiting
+                for a free connection (own session, ``connection_limit``) counts against
+                none of these: nothing has been sent yet.
 
         Raises:
             ConnectError: The connection could not be opened (within ``connect_timeout``,
@@ -315,6 +323,14 @@ class Transport:
         started = time.perf_counter()
         failure: TransportError | None = None
         cause: Exception | None = None
+        # A request waiting for one of the connections has sent nothing: it waits here,
+        # outside aiohttp's total timeout, which would otherwise count the wait and turn a
+        # request never sent into an ambiguous RequestTimeoutError. (A session of the
+        # user's own keeps its pool waits inside the timeout: such a timeout stays
+        # ambiguous, the safe reading.)
+        connections = self._connections
+        if connections is not None:
+            await connections.acquire()
         # The typed error is raised after the except blocks, not in them: raised there, it
         # would keep aiohttp's exception (request headers, token included) as __context__.
         try:
@@ -388,6 +404,9 @@ class Transport:
                 f"connection lost ({detail})", endpoint=request.endpoint, account=request.account
             )
             cause = ConnectionError(detail)
+        finally:
+            if connections is not None:
+                connections.release()
         if failure is not None:
             raise failure from cause
         if logger.isEnabledFor(logging.DEBUG):

@@ -189,3 +189,55 @@ async def _until(condition: Callable[[], bool], limit: float = 5.0) -> None:
     with anyio.fail_after(limit):
         while not condition():  # noqa: ASYNC110 - the fake server has no event for it
             await asyncio.sleep(0.002)
+
+
+async def test_a_clone_queued_for_a_pooled_connection_is_not_timed_out_by_the_queue() -> None:
+    """With one connection, held by a clone at the gate, a second clone waits for it.
+
+    Waiting for a pooled connection sends nothing, so it is not the server's silence:
+    before the fix aiohttp's total timeout (which counts that wait) failed the second
+    clone with a RequestTimeoutError it had never sent, and the client took it for an
+    ambiguous failure (recovery listings, the slot counted as a possible voice). Now the
+    wait is outside every timeout: the clone is sent once the connection frees, and its
+    account is listed only for its count.
+    """
+    accounts = ["100001", "100002"]
+    async with (
+        FakeMiniMax(accounts=accounts, clone_latency=0.001, max_voices_per_account=4) as fake,
+        Client(
+            token=fake.token,
+            base_url=fake.base_url,
+            accounts=accounts,
+            max_voices_per_account=4,
+            retry=QUICK,
+            recheck_delay=0.01,
+            connection_limit=1,
+            connect_timeout=0.05,
+            clone_timeout=0.2,
+        ) as client,
+    ):
+        files = {a: (await client.upload_sample(make_wav(11), account=a)).file_id for a in accounts}
+        # Count both accounts' voices before the only connection is taken.
+        await client.clone_voice(CloneVoiceRequest("warm-up", "English", [files["100002"]]))
+        await client.clone_voice(CloneVoiceRequest("warm-up", "English", [files["100001"]]))
+        listed = fake.record.requests_by_account[("voices", "100002")]
+        fake.gate.close()
+        patient = client.with_options(clone_timeout=30.0)
+        holding = asyncio.ensure_future(
+            patient.clone_voice(CloneVoiceRequest("holds", "English", [files["100001"]]))
+        )
+        await fake.gate.wait_held(1)
+        queued = asyncio.ensure_future(
+            client.clone_voice(CloneVoiceRequest("queued", "English", [files["100002"]]))
+        )
+        # Longer than the queued clone's whole bound (connect_timeout + clone_timeout):
+        # nothing to wait on, the point is that its bound passes while it is queued.
+        await asyncio.sleep(0.6)
+        assert not queued.done()
+        assert fake.record.requests["clone-voice"] == 3  # the warm-ups and the held one
+        fake.gate.open()
+        voice = await queued
+        await holding
+        assert voice.voice_name == "queued"
+        assert fake.record.requests["clone-voice"] == 4
+        assert fake.record.requests_by_account[("voices", "100002")] == listed
