@@ -8,6 +8,7 @@ One base, :class:`MiniMaxError`, so ``except MiniMaxError`` catches them all::
     │   └── DuplicateVoiceNameError            two live jobs would clone one name on one account
     ├── ConfigurationError (also ValueError)   the client itself is set up wrongly (no token, ...)
     ├── ClientClosedError (also RuntimeError)  the client is closed or closing
+    ├── CoordinatorUnavailableError            the fleet coordinator (Redis) cannot be reached
     ├── SchedulingError                        the client refuses to send: it would surely fail
     │   ├── VoiceSlotsExhaustedError           no account has (or will get) a free voice slot
     │   └── AccountUnavailableError            the account is out of rotation (on hold, no credit)
@@ -50,6 +51,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "ConnectionLostError",
+    "CoordinatorUnavailableError",
     "ContentModeratedError",
     "DuplicateVoiceNameError",
     "InvalidSampleError",
@@ -115,6 +117,15 @@ class ConfigurationError(MiniMaxError, ValueError):
 
 class ClientClosedError(MiniMaxError, RuntimeError):
     """The client was closed, or is closing, so the operation cannot run."""
+
+
+class CoordinatorUnavailableError(MiniMaxError):
+    """The fleet coordinator (``Client(coordinator=...)``, e.g. Redis) could not be reached.
+
+    The client fails closed: it never falls back to admitting clones on its own knowledge,
+    which could overshoot the accounts' limits shared with other processes. Clones already
+    on the wire finish normally; what waited fails with this error.
+    """
 
 
 class SchedulingError(MiniMaxError):
