@@ -33,6 +33,7 @@ from typing import Final
 
 import attrs
 
+from .._coordinator import HeldBack, NoRoomNow
 from .._exceptions import (
     AccountUnavailableError,
     ClientClosedError,
@@ -43,7 +44,7 @@ from .._exceptions import (
     VoiceSlotsExhaustedError,
 )
 from .._models import Voice
-from .._scheduler import AccountStatistics, CloneStatistics, HeldBack, NoRoomNow
+from .._scheduler import AccountStatistics, CloneStatistics
 from ._link import Link
 
 __all__ = ["FleetScheduler", "FleetTicket"]

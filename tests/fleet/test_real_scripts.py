@@ -61,7 +61,7 @@ async def test_two_processes_share_the_cap(redis_url: str, redis_namespace: str)
     client = redis.asyncio.Redis.from_url(redis_url)
     try:  # both left: no lease, no hold, no waiter
         keys = await client.keys("{" + redis_namespace + "}:*")
-        kinds = {k.decode().split(":")[-2] for k in keys}
+        kinds = {(k.decode() if isinstance(k, bytes) else k).split(":")[-2] for k in keys}
         assert not kinds & {"alive", "slots", "adm", "wait", "cwait", "wake"}
     finally:
         await client.aclose()

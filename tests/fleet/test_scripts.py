@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 import fakeredis
@@ -72,7 +73,7 @@ class Fleet:
     async def keys(self, kind: str, account: str = "a1") -> list[str]:
         r = self.redis()
         members = await r.zrange(f"{{{self.namespace}}}:{kind}:{account}", 0, -1)
-        return [m.decode() for m in members]
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
 
 
 @pytest.fixture
@@ -94,6 +95,10 @@ async def eventually(check: Callable[[], Any], timeout: float = 3.0) -> None:
             return
         assert asyncio.get_running_loop().time() < deadline, "condition never became true"
         await asyncio.sleep(0.02)
+
+
+def _length_is(items: list[str], n: int) -> bool:
+    return len(items) == n
 
 
 async def _count(fleet: Fleet, kind: str, n: int) -> bool:
@@ -118,22 +123,23 @@ async def test_cap_is_shared_and_fifo_by_seq_across_processes(fleet: Fleet) -> N
     for i in range(9):  # queued one by one: their seqs are in this order
         tasks.append(asyncio.ensure_future(clone(procs[i % 3], f"j{i}", log, gates)))
         if i < 2:
-            await eventually(lambda i=i: len(log) == i + 1)
+            await eventually(partial(_length_is, log, i + 1))
         else:  # registered in Redis before the next one asks
-            await eventually(lambda i=i: _count(fleet, "wait", i - 1))
+            await eventually(partial(_count, fleet, "wait", i - 1))
     await asyncio.sleep(0.1)
     assert log == ["j0", "j1"]  # two slots fleet-wide, not two per process
     for done in range(7):  # one clone ends at a time: the oldest waiter anywhere starts
         assert len(await fleet.keys("slots")) == 2
         gates.setdefault(log[done], asyncio.Event()).set()
-        await eventually(lambda done=done: len(log) == done + 3)
+        await eventually(partial(_length_is, log, done + 3))
     for event in gates.values():
         event.set()
     for name in log:
         gates.setdefault(name, asyncio.Event()).set()
     await asyncio.gather(*tasks)
     assert log == [f"j{i}" for i in range(9)]  # global FIFO by seq
-    assert await fleet.keys("slots") == [] and await fleet.keys("adm") == []
+    assert await fleet.keys("slots") == []
+    assert await fleet.keys("adm") == []
 
 
 async def test_voice_slots_are_shared_and_hopeless_jobs_fail(fleet: Fleet) -> None:
@@ -235,9 +241,7 @@ async def test_take_out_tells_every_process_at_once(fleet: Fleet) -> None:
     waiting = asyncio.ensure_future(q.admit("a1", pinned=True, name="c"))
     await asyncio.sleep(0.1)
     assert not waiting.done()
-    p.take_out_of_rotation(
-        "a1", 5.0, lambda: AccountUnavailableError("a1", 0.0, 596, "on hold")
-    )
+    p.take_out_of_rotation("a1", 5.0, lambda: AccountUnavailableError("a1", 0.0, 596, "on hold"))
     with pytest.raises(AccountUnavailableError) as caught:
         await asyncio.wait_for(waiting, 1.0)  # by its wake-up, before any check
     assert caught.value.cause_status == 596
@@ -299,7 +303,8 @@ async def test_in_doubt_the_next_job_adopts_the_dead_process_voice(fleet: Fleet)
         Voice(voice_id="made-by-dead", voice_name="Bob", create_time=datetime.now(timezone.utc))
     ]
     resumed = await asyncio.wait_for(live.admit("a1", pinned=True, name="Bob"), HOLD + 3)
-    assert resumed.adopted is not None and resumed.adopted.voice_id == "made-by-dead"
+    assert resumed.adopted is not None
+    assert resumed.adopted.voice_id == "made-by-dead"
     await live.acquire_clone(resumed)  # nothing to take: it returns the voice
     assert await fleet.keys("slots") == [] or ticket.token in await fleet.keys("slots")
     # the adopted voice is owned now: a second job of that name clones (no double adoption)
@@ -329,7 +334,8 @@ async def test_unknown_outcome_leaves_an_intent_that_the_next_job_resolves(fleet
         Voice(voice_id="late-voice", voice_name="Dan", create_time=datetime.now(timezone.utc))
     ]
     later = await asyncio.wait_for(q.admit("a1", pinned=True, name="Dan"), HOLD + 3)
-    assert later.adopted is not None and later.adopted.voice_id == "late-voice"
+    assert later.adopted is not None
+    assert later.adopted.voice_id == "late-voice"
 
 
 async def test_recount_merges_a_clone_finished_during_the_listing(fleet: Fleet) -> None:
