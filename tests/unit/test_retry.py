@@ -23,6 +23,7 @@ from minimax_async import (
     ConnectError,
     ConnectionLostError,
     ContentModeratedError,
+    CoordinatorUnavailableError,
     DuplicateVoiceNameError,
     InvalidSampleError,
     MiniMaxError,
@@ -218,6 +219,7 @@ RETRYABLE: list[Any] = [
     ),
     pytest.param(ConfigurationError("no token"), False, id="ConfigurationError"),
     pytest.param(ClientClosedError("closed"), False, id="ClientClosedError"),
+    pytest.param(CoordinatorUnavailableError("down"), False, id="CoordinatorUnavailableError"),
     pytest.param(SchedulingError("no"), False, id="SchedulingError"),
     pytest.param(VoiceSlotsExhaustedError({"100001": 4}, 4), False, id="VoiceSlotsExhaustedError"),
     pytest.param(
