@@ -501,3 +501,45 @@ async def test_rate_limited_pauses_a_lone_clone_and_narrows_beside_another() -> 
     for ticket in (alone, first, second):
         sched.finish(ticket, created=False)
     await sched.aclose()
+
+
+async def test_an_account_comes_back_into_rotation_when_its_cooldown_ends() -> None:
+    """Out of rotation for 60 s (a 596): pinned jobs fail meanwhile and placed ones go
+    elsewhere; at the end of the cool-down, by the clock alone, it takes jobs again."""
+    clock = ManualClock()
+    sched = make(["a", "b"], clock=clock)
+    sched.take_out_of_rotation("a", 60.0, lambda: AccountUnavailableError("a", 0, 596, ""))
+    clock.advance(59.9)
+    with pytest.raises(AccountUnavailableError):
+        await sched.admit("a", pinned=True, name="p")
+    placed = await sched.admit(None, pinned=False, name="u", ahead=True)
+    assert placed.account == "b"
+    assert sched.statistics().accounts["a"].out_of_rotation_for == pytest.approx(0.1)
+    clock.advance(0.1)
+    back = await asyncio.wait_for(sched.admit("a", pinned=True, name="p"), 1)
+    assert back.account == "a"
+    for ticket in (placed, back):
+        sched.finish(ticket, created=False)
+    await sched.aclose()
+
+
+async def test_a_clone_waiting_behind_a_narrowed_cap_starts_when_the_cap_comes_back() -> None:
+    """Narrowed to one clone, a second admitted job waits for a slot; when the narrowing
+    ends (the clock reaches it), the restored cap hands it the slot at once."""
+    clock = ManualClock()
+    sched = make(["a"], clock=clock)
+    first, second = [await sched.admit("a", pinned=True, name=f"v{i}") for i in range(2)]
+    sched.narrow("a", 10.0)
+    await sched.acquire_clone(first)
+    waiting = asyncio.ensure_future(sched.acquire_clone(second))
+    await settle()
+    clock.advance(9.9)
+    await settle()
+    assert not waiting.done()
+    clock.advance(0.1)
+    await settle()
+    assert waiting.done()
+    assert sched.statistics().accounts["a"].in_flight == 2
+    for ticket in (first, second):
+        sched.finish(ticket, created=False)
+    await sched.aclose()
