@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
 import anyio
 import attrs
@@ -104,6 +104,17 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+class _Page(Protocol):
+    """An envelope of a paged listing (``_wire._VoiceList``, ``_wire._ClipList``)."""
+
+    @property
+    def has_more(self) -> bool:
+        """Whether another page follows."""
+
+
+PageT = TypeVar("PageT", bound=_Page)
 
 #: The production API.
 DEFAULT_BASE_URL: Final = "https://api.useapi.net/v1/minimax"
@@ -537,17 +548,14 @@ class Client:
         ):
             raise ValidationError("tag_list", "must be a string or a sequence of strings")
         tags = tag_list if isinstance(tag_list, str) or tag_list is None else ",".join(tag_list)
-        page_number = 1
-        while True:
-            wire = system_voices_request(
-                account, page=page_number, page_size=page_size, tag_list=tags
-            )
-            page = await self._guarded(self._send(wire, _VoiceList))
-            for voice in page.voice_list:
+        pages = self._pages(
+            lambda n: system_voices_request(account, page=n, page_size=page_size, tag_list=tags),
+            _VoiceList,
+            lambda page: page.voice_list,
+        )
+        async with contextlib.aclosing(pages):
+            async for voice in pages:
                 yield voice
-            if not page.has_more or not page.voice_list:
-                return
-            page_number += 1
 
     async def delete_voice(self, voice_id: str, *, account: str | None = None) -> None:
         """Delete a cloned voice and free its slot (POST audio/delete-voice; idempotent).
@@ -744,15 +752,14 @@ class Client:
         """Every generated clip of an account (GET audio/), page by page."""
         account = self._check_account(account, "iter_clips", required=False)
         check_count("page_size", page_size, error=ValidationError)
-        page_number = 1
-        while True:
-            wire = audio_list_request(account, page=page_number, page_size=page_size)
-            page = await self._guarded(self._send(wire, _ClipList))
-            for clip in page.audio_list:
+        pages = self._pages(
+            lambda n: audio_list_request(account, page=n, page_size=page_size),
+            _ClipList,
+            lambda page: page.audio_list,
+        )
+        async with contextlib.aclosing(pages):
+            async for clip in pages:
                 yield clip
-            if not page.has_more or not page.audio_list:
-                return
-            page_number += 1
 
     async def get_clip(self, audio_id: str) -> Clip:
         """One generated clip (GET audio/{audio_id})."""
@@ -816,6 +823,23 @@ class Client:
                 f"{account!r} is not one of the configured accounts ({', '.join(accounts)})",
             )
         return account
+
+    async def _pages(
+        self,
+        request: Callable[[int], WireRequest],
+        envelope: type[PageT],
+        items: Callable[[PageT], Sequence[T]],
+    ) -> AsyncGenerator[T, None]:
+        """Every item of a paged listing, page by page while the API says ``has_more``."""
+        number = 1
+        while True:
+            page = await self._guarded(self._send(request(number), envelope))
+            found = items(page)
+            for item in found:
+                yield item
+            if not page.has_more or not found:
+                return
+            number += 1
 
     def _guarded(self, operation: Awaitable[T]) -> Awaitable[T]:
         return self._operations.guarded(operation)
