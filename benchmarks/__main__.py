@@ -170,6 +170,7 @@ def run(argv: Sequence[str]) -> Report:
             ),
         )
     output: Path = args.output or (QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT)
+    output.parent.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
     command = shlex.join(["python", "-m", "benchmarks", *argv])
     if args.pin:
