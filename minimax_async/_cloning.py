@@ -94,6 +94,15 @@ def adoptable(
     )
 
 
+def _answered_yes_unreadably(error: MiniMaxError) -> bool:
+    """A 2xx clone answer that failed the answer check: the clone may have happened."""
+    return (
+        isinstance(error, UnexpectedResponseError)
+        and error.status is not None
+        and 200 <= error.status <= 299
+    )
+
+
 def _of_unknown_age(voice: Voice, name: str, owned: Container[str]) -> bool:
     """A same-named voice that :func:`adoptable` refuses only for its unknown age."""
     return (
@@ -245,6 +254,17 @@ class Cloner:
             except MiniMaxError as exc:
                 waited_by = self._back_off(ticket, attempt.number, exc, options)
                 scheduler.release_clone(ticket)
+                if _answered_yes_unreadably(exc):
+                    # A 2xx whose body cannot be believed (no voice_id, an envelope, too
+                    # large): the voice may exist. Look for it; never send the clone again.
+                    admission.unresolved = True
+                    adopted = await self._find_ambiguous_clone(
+                        ticket, request, started, exc, options
+                    )
+                    if adopted is None:
+                        raise
+                    admission.unresolved = False
+                    return adopted
                 if not is_retryable(exc):
                     raise
                 if not known_not_processed(exc):

@@ -185,6 +185,10 @@ def echoed_headers(upstream: h.Upstream) -> bytes:
     return h.http_answer(upstream.status, upstream.body, headers=headers)
 
 
+#: A clone answered 2xx but unreadably: the voice exists, so the client finds and adopts it
+#: (a correct recovery), and never sends the clone again.
+ADOPTED: Final = OK
+
 #: name -> (the answer, whether the request reaches the fake first, outcome per operation)
 #: An outcome is "ok" (a correct answer), an error class, or a tuple of those allowed.
 SHAPE = UnexpectedResponseError
@@ -198,23 +202,35 @@ def everywhere(outcome: Any, **special: Any) -> dict[str, Any]:
 
 
 MANGLINGS: Final[dict[str, tuple[h.Answer, bool, dict[str, Any]]]] = {
-    "invalid-json": (h.status_body(200, b'{"voice_id": "v'), True, everywhere(SHAPE)),
-    "html-200": (h.status_body(200, NGINX, "text/html"), True, everywhere(SHAPE)),
-    "json-list": (h.status_body(200, b'[{"voice_id": "v"}]'), True, everywhere(SHAPE)),
-    "envelope-200": (h.status_body(200, ENVELOPE), True, everywhere(SHAPE)),
+    "invalid-json": (
+        h.status_body(200, b'{"voice_id": "v'),
+        True,
+        everywhere(SHAPE, clone=ADOPTED),
+    ),
+    "html-200": (h.status_body(200, NGINX, "text/html"), True, everywhere(SHAPE, clone=ADOPTED)),
+    "json-list": (
+        h.status_body(200, b'[{"voice_id": "v"}]'),
+        True,
+        everywhere(SHAPE, clone=ADOPTED),
+    ),
+    "envelope-200": (h.status_body(200, ENVELOPE), True, everywhere(SHAPE, clone=ADOPTED)),
     "empty-object": (
         h.status_body(200, b"{}"),
         True,
-        everywhere(SHAPE, accounts=PARSED, config=PARSED),
+        everywhere(SHAPE, clone=ADOPTED, accounts=PARSED, config=PARSED),
     ),
-    "empty-body": (h.status_body(200, b""), True, everywhere(SHAPE)),
-    "huge-200": (h.huge(200, HUGE, b'{"a":'), True, everywhere(ResponseTooLargeError)),
+    "empty-body": (h.status_body(200, b""), True, everywhere(SHAPE, clone=ADOPTED)),
+    "huge-200": (
+        h.huge(200, HUGE, b'{"a":'),
+        True,
+        everywhere(ResponseTooLargeError, clone=ADOPTED),
+    ),
     "huge-chunked-200": (
         h.huge(200, HUGE, b"<", chunked=True),
         True,
-        everywhere(ResponseTooLargeError),
+        everywhere(ResponseTooLargeError, clone=ADOPTED),
     ),
-    "gzip-bomb": (h.transformed(bomb), True, everywhere(ResponseTooLargeError)),
+    "gzip-bomb": (h.transformed(bomb), True, everywhere(ResponseTooLargeError, clone=ADOPTED)),
     "huge-502-lt": (
         h.huge(502, HUGE, b"<"),
         True,
@@ -236,7 +252,7 @@ MANGLINGS: Final[dict[str, tuple[h.Answer, bool, dict[str, Any]]]] = {
     "lying-length-short": (
         h.transformed(lying_short),
         True,
-        everywhere((OK, SHAPE), upload=(*TRANSIENT_UPLOAD, SHAPE)),
+        everywhere((OK, SHAPE), clone=ADOPTED, upload=(*TRANSIENT_UPLOAD, SHAPE)),
     ),
     "gzip-good": (h.transformed(h.gzipped), True, everywhere(OK)),
     "gzip-broken": (h.transformed(broken_gzip), True, everywhere(OK, upload=TRANSIENT_UPLOAD)),
@@ -360,13 +376,34 @@ async def test_recovery_never_reads_a_broken_listing_as_empty(listing_answer: by
 
 
 async def test_a_200_clone_without_voice_id_is_not_a_voice() -> None:
-    """A 200 clone answer without ``voice_id`` is an error, not ``Voice(voice_id=None)``."""
+    """A 200 clone answer without ``voice_id`` is not ``Voice(voice_id=None)``: the client
+    looks for the voice the server made and adopts it, without cloning again."""
     async with hostile() as (fake, proxy, client):
         file_id = (await client.upload_sample(make_wav(11))).file_id
         proxy.add(h.Rule("audio/clone-voice", h.status_body(200, b'{"voice_name": "Hostile"}')))
-        with pytest.raises(UnexpectedResponseError, match="voice_id"):
-            await clone(client, file_id)
+        voice = await clone(client, file_id)
+    assert voice.voice_id == fake.record.voices_created[0].voice_id
     assert fake.record.requests["clone-voice"] == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(ENVELOPE, id="envelope"),
+        pytest.param(b"{}", id="no-voice-id"),
+        pytest.param(b"[]", id="json-list"),
+    ],
+)
+async def test_an_unreadable_200_clone_with_no_voice_listed_fails(body: bytes) -> None:
+    """If no voice shows up after an unreadable 200, the job fails: it is never resent."""
+    async with hostile() as (fake, proxy, client):
+        file_id = (await client.upload_sample(make_wav(11))).file_id
+        proxy.add(h.Rule("audio/clone-voice", h.status_body(200, body), forward=False))
+        with anyio.fail_after(BOUND), pytest.raises(UnexpectedResponseError):
+            await clone(client, file_id)
+    assert fake.record.requests["clone-voice"] == 0
+    assert fake.record.requests["voices"] == 2  # looked twice, recheck_delay apart
+    assert fake.record.voices_created == []
 
 
 async def test_accounts_entry_that_is_not_an_object() -> None:
