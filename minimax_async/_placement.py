@@ -1,11 +1,13 @@
 """Stage 1 of the clone queue: which waiting job is admitted where, and which fails at once.
 
-Jobs are admitted oldest first across the jobs pinned to an account and the jobs the client
-places; a placed job goes to the least-loaded account that can take it; when no account
-will ever take a queue's jobs (every voice slot used for good, or out of rotation), they fail
-at once instead of waiting. The scheduler (:mod:`minimax_async._scheduler`) runs these after
-every change of state; the accounts' own rules are in :mod:`minimax_async._accounts`.
-Synchronous throughout: a grant or a failure is set on the waiter's future here.
+A job is admitted at once when nobody waits and its account has room (the fast path: no
+waiter at all); otherwise jobs are admitted oldest first across the jobs pinned to an
+account and the jobs the client places; a placed job goes to the least-loaded account that
+can take it; when no account will ever take a queue's jobs (every voice slot used for good,
+or out of rotation), they fail at once instead of waiting. The scheduler
+(:mod:`minimax_async._scheduler`) runs these after every change of state; the accounts' own
+rules are in :mod:`minimax_async._accounts`. Synchronous throughout: a grant or a failure is
+set on the waiter's future here.
 """
 
 from __future__ import annotations
@@ -48,6 +50,41 @@ class Placement:
         if self._fixed_accounts:
             return list(self._accounts.values())
         return [self._accounts[None]]
+
+    def at_once(
+        self,
+        state: AccountState | None,
+        account: str | None,
+        name: str | None,
+        ahead: bool,
+        now: float,
+        seq: int,
+        *,
+        counted: bool,
+    ) -> Ticket | None:
+        """The fast path of admission: nobody waits and there is room, so the job needs no
+        waiter. ``state``: a pinned job's account (``None`` for a job to place, with
+        ``account`` its preference); ``counted``: every account in rotation is counted."""
+        if self._unpinned.items:
+            return None
+        if state is None:
+            if account is None or not self._fixed_accounts:
+                return None
+            # A bulk runner takes the slot its last job freed again, without a waiter or a
+            # look at every account: with nobody waiting, any account with room will do,
+            # and this one is found at once (the voice slots still decide, via admissible).
+            state = self._accounts.get(account)
+            if (
+                state is None
+                or not counted
+                or state.paused_until > now
+                or (name is not None and name in state.names)
+            ):
+                return None
+        if state.pinned.items or not state.admissible(now) or not state.has_room(ahead):
+            return None
+        state.claim_name(name)
+        return state.admit(name, seq)
 
     @staticmethod
     def serve_pinned(states: Iterable[AccountState], now: float) -> None:

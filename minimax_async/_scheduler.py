@@ -97,7 +97,6 @@ class CloneScheduler:
         self._rules = rules = AccountRules(
             max_parallel, max_voices, prefetch, cap_lowering_strikes, cap_lowered_for
         )
-        self._fixed_accounts = accounts is not None
         names: list[str | None] = list(accounts) if accounts is not None else [None]
         self._accounts: dict[str | None, AccountState] = {
             name: AccountState(name, rules) for name in names
@@ -187,7 +186,9 @@ class CloneScheduler:
         elif not self._counts.rotation_counted:
             self._counts.rotation(self._placement.rotation(), now)
         self._seq += 1
-        ticket = self._admit_at_once(state, account, name, ahead, now)
+        ticket = self._placement.at_once(
+            state, account, name, ahead, now, self._seq, counted=self._counts.rotation_counted
+        )
         if ticket is not None:
             return ticket
         # The wait is awaited here, not in a helper coroutine: a second coroutine frame per
@@ -219,36 +220,6 @@ class CloneScheduler:
                 "one live job per name and account (see the README)",
             )
         return state
-
-    def _admit_at_once(
-        self,
-        state: AccountState | None,
-        account: str | None,
-        name: str | None,
-        ahead: bool,
-        now: float,
-    ) -> Ticket | None:
-        """The fast path: nobody waits and there is room, so no waiter is needed."""
-        if self._unpinned.items:
-            return None
-        if state is None:
-            if account is None or not self._fixed_accounts:
-                return None
-            # A bulk runner takes the slot its last job freed again, without a waiter or a
-            # look at every account: with nobody waiting, any account with room will do,
-            # and this one is found at once (the voice slots still decide, via admissible).
-            state = self._accounts.get(account)
-            if (
-                state is None
-                or not self._counts.rotation_counted
-                or state.paused_until > now
-                or (name is not None and name in state.names)
-            ):
-                return None
-        if not self._takes_at_once(state, ahead, now):
-            return None
-        state.claim_name(name)
-        return state.admit(name, self._seq)
 
     def _enqueue(
         self,
@@ -527,10 +498,6 @@ class CloneScheduler:
     def _restore_cap(self, state: AccountState) -> None:
         if state.restore_cap(self._now()):  # not narrowed again since
             self._dispatch(state)
-
-    def _takes_at_once(self, state: AccountState, ahead: bool, now: float) -> bool:
-        """Whether the account admits a new job now, with no job pinned to it waiting."""
-        return not state.pinned.items and state.admissible(now) and state.has_room(ahead)
 
     def _dispatch(self, only: AccountState | None = None) -> None:
         """Hand out every slot that can be handed out now, oldest waiter first.
