@@ -418,6 +418,7 @@ class Client:
         # Operations end (or, without wait, unwind) before the session goes.
         await operations.wait_idle()
         await scheduler.aclose()  # fails what is still queued; ends its background counts
+        await self._uploads.aclose()  # shared uploads no job waits for any more
         await self._transport.aclose()
         operations.closed()
 

@@ -171,6 +171,18 @@ class UploadCache:
             )
         return await asyncio.shield(pending)
 
+    async def aclose(self) -> None:
+        """Cancel the shared uploads still running and wait until they have ended (a job
+        cancelled while others await its upload leaves it running; ``aclose()`` of the
+        client ends them)."""
+        cache = self._cache
+        if not cache:
+            return
+        running = [upload for upload in cache.values() if not upload.done()]
+        for upload in running:
+            upload.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
 
 def _file_id_if_uploaded(upload: asyncio.Future[str] | None) -> str | None:
     """The file id of a finished, successful upload of the ``reuse_uploads`` cache."""

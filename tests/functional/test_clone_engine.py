@@ -18,6 +18,7 @@ from minimax_async import (
     ConnectionLostError,
     RetryPolicy,
     ServerError,
+    VoiceJob,
 )
 from minimax_async.testing import FakeMiniMax, Fault, make_wav
 
@@ -159,3 +160,39 @@ async def test_aclose_leaves_no_task_and_sends_nothing_more(fake: FakeMiniMax) -
     gc.collect()
     assert fake.record.total_requests == seen
     assert fake.record.requests["clone-voice"] == 0
+
+
+async def test_aclose_ends_a_shared_upload_no_job_awaits(fake: FakeMiniMax) -> None:
+    """With reuse_uploads, an upload is a task that jobs share (shielded from one job's
+    cancellation). aclose() while one is under way ends it too: no library task is left
+    and the job ends with ClientClosedError."""
+    client = client_for(fake, reuse_uploads=True)
+    fake.faults.add("upload-sample", Fault(delay=30))
+    job = asyncio.ensure_future(
+        client.clone_from_samples(VoiceJob("shared", "English", [make_wav(11)]))
+    )
+    while fake.record.requests["upload-sample"] < 1:  # noqa: ASYNC110 - the upload is on the wire
+        await asyncio.sleep(0.001)
+    assert library_tasks()
+    await asyncio.wait_for(client.aclose(), 5)
+    assert isinstance((await asyncio.gather(job, return_exceptions=True))[0], ClientClosedError)
+    assert library_tasks() == []
+    assert fake.record.requests["clone-voice"] == 0
+
+
+async def test_aclose_during_clone_many_leaves_no_runner(fake: FakeMiniMax) -> None:
+    """aclose() while a clone_many run holds clones at the server: every job's result is a
+    ClientClosedError, and once aclose() returns no runner of the run is pending."""
+    client = client_for(fake)
+    file_id = (await client.upload_sample(make_wav(11), account=ACCOUNT)).file_id
+    fake.gate.close()
+    jobs = [VoiceJob(f"bulk {i}", "English", [file_id]) for i in range(6)]
+    async with client.clone_many(jobs) as run:
+        await fake.gate.wait_held(2)
+        await asyncio.wait_for(client.aclose(), 5)
+        assert library_tasks() == []
+        results = [result async for result in run]
+    fake.gate.open()
+    assert len(results) == 6
+    assert all(isinstance(result.error, ClientClosedError) for result in results)
+    assert fake.record.requests["clone-voice"] == 2
