@@ -13,7 +13,7 @@ import contextlib
 import os
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Final
 
@@ -106,6 +106,7 @@ class ProgressView:
         jobs: How many jobs the run has.
         live: Draw a live table (default: when ``console`` is a terminal).
         interval: Seconds between plain lines.
+        clock: Now, on the clock of ``progress.started`` (tests pass a fixed one).
     """
 
     def __init__(
@@ -118,7 +119,9 @@ class ProgressView:
         jobs: int,
         live: bool | None = None,
         interval: float = PLAIN_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self._console = console
         self._progress = progress
         self._accounts = tuple(accounts)
@@ -201,7 +204,7 @@ class ProgressView:
             self._print_line()
 
     def _elapsed(self) -> float:
-        return time.monotonic() - self._progress.started
+        return self._clock() - self._progress.started
 
     def _rows(self) -> list[tuple[str, Counter[JobState]]]:
         by_account = self._progress.by_account

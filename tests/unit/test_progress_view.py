@@ -43,7 +43,14 @@ def frame_lines(accounts: int) -> tuple[list[str], CloneProgress]:
     names = [str(100001 + i) for i in range(accounts)]
     progress = busy_run(names)
     console = Console(file=io.StringIO(), width=WIDTH, height=HEIGHT, color_system=None)
-    view = ProgressView(console, progress, names, title="cloning big.csv", jobs=progress.total)
+    view = ProgressView(
+        console,
+        progress,
+        names,
+        title="cloning big.csv",
+        jobs=progress.total,
+        clock=lambda: progress.started + MINUTES_ELAPSED * 60,  # the frame's "now"
+    )
     frame = view._render()
     lines = console.render_lines(frame, console.options, pad=False)
     return ["".join(segment.text for segment in line).rstrip() for line in lines], progress
