@@ -71,7 +71,7 @@ async def test_own_server_restarts_empty_and_can_be_stopped(own_redis: RedisProc
 
 
 async def test_watch_helpers_find_a_process_holds(
-    redis_client: Redis, redis_namespace: str
+    redis_client: Redis, redis_url: str, redis_namespace: str
 ) -> None:
     """holds() lists a process's capacity entries only; wait_until_gone() tells unsent from
     sent ones; intent_owner() reads the process from an intent."""
@@ -85,21 +85,23 @@ async def test_watch_helpers_find_a_process_holds(
     found = await holds(redis_client, redis_namespace, ["pA"])
     assert sorted(h.member for h in found) == ["pA|1", "pA|2|-|Alice", "pA|3"]
     assert len(await holds(redis_client, redis_namespace)) == 4
+    known = await holds(redis_client, redis_namespace, ["pA"], accounts=["100001"])
+    assert sorted(h.member for h in known) == ["pA|1", "pA|2|-|Alice", "pA|3"]
     assert await intent_owner(redis_client, redis_namespace, "100001", "Alice") == "pA"
     assert await intent_owner(redis_client, redis_namespace, "100001", "Bob") is None
 
     gone = await wait_until_gone(
-        redis_client, redis_namespace, "pA", timeout=0.2, sent_after_ms=now_ms
+        redis_url, redis_namespace, "pA", accounts=["100001"], timeout=0.2, sent_after_ms=now_ms
     )
     assert gone == Gone()  # nothing went within the timeout
     await redis_client.zrem(f"{prefix}:wait:any", "pA|2|-|Alice")  # the waiter goes first
     await redis_client.zrem(f"{prefix}:adm:100001", "pA|3")  # and the admission
     gone = await wait_until_gone(
-        redis_client, redis_namespace, "pA", timeout=0.2, sent_after_ms=now_ms
+        redis_url, redis_namespace, "pA", accounts=["100001"], timeout=0.2, sent_after_ms=now_ms
     )
     assert gone.waiters is not None
     assert gone.unsent is not None
     assert gone.everything is None  # the slot scored after the kill (sent) is still there
     await redis_client.zrem(f"{prefix}:slots:100001", "pA|1")
-    gone = await wait_until_gone(redis_client, redis_namespace, "pA", timeout=5.0)
+    gone = await wait_until_gone(redis_url, redis_namespace, "pA", accounts=["100001"], timeout=5.0)
     assert gone.everything is not None
