@@ -514,6 +514,19 @@ _TOKEN_SECRET = re.compile(r"^user:\d+-(?P<secret>.+)$")
 _TOKEN_ESCAPES = re.compile(rb"\\u00(?:3[0-9a]|2d|[46][1-9a-f]|[57][0-9a])", re.IGNORECASE)
 
 
+#: Each escape _TOKEN_ESCAPES matches (either case of its hex letter), to its character.
+_UNESCAPED: Final = {
+    b"\\u" + (f"{c:04x}" if upper else f"{c:04X}").encode(): bytes([c])
+    for c in b"0123456789:-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    for upper in (False, True)
+}
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    escape = match[0]
+    return _UNESCAPED.get(escape) or bytes([int(escape[2:], 16)])
+
+
 @attrs.frozen
 class Redactor:
     """Scrubs the API token out of everything that came from the server.
@@ -547,7 +560,7 @@ class Redactor:
     def body(self, body: bytes) -> bytes:
         """A body without the token, also where JSON escapes spell it."""
         if b"\\u" in body:
-            body = _TOKEN_ESCAPES.sub(lambda m: bytes([int(m[0][2:], 16)]), body)
+            body = _TOKEN_ESCAPES.sub(_unescape, body)
         for secret in self._byte_secrets:
             if secret in body:
                 body = body.replace(secret, _REDACTED.encode())
