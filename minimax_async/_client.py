@@ -19,7 +19,7 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 import anyio
 import attrs
@@ -44,6 +44,7 @@ from ._checks import (
 from ._clone_run import CloneRun
 from ._cloning import ADOPTION_CLOCK_SKEW, DEFAULT_RECHECK_DELAY, Cloner
 from ._converter import shared_converter
+from ._coordinator import Coordinator, CoordinatorFactory
 from ._exceptions import ClientClosedError, ConfigurationError, ValidationError
 from ._lifecycle import ClientState, Operations
 from ._models import (
@@ -224,6 +225,12 @@ class Client:
             ``ConnectError``: nothing was sent. The whole exchange of a request is bounded
             as well, so that nothing waits forever: ``connect_timeout`` + its timeout +
             one second per 64 KiB of body (a 20 MB upload gets five minutes to be sent).
+        coordinator: ``None`` (the default): the limits hold within this client, in memory.
+            A :class:`minimax_async.fleet.RedisCoordinator` (extra ``minimax_async[redis]``):
+            they hold for every process on its namespace (FIFO, clone slots, voice slots,
+            429 and 596/412 handling, one live job per name, adoption after a crash), and
+            ``clone_statistics()`` shows fleet-wide figures. It fails closed:
+            :class:`~minimax_async.CoordinatorUnavailableError` when Redis is unreachable.
 
     Raises:
         ConfigurationError: No token, a bad base URL, a bad limit, a bad proxy URL (given
@@ -254,6 +261,7 @@ class Client:
         trust_env: bool = True,
         session: aiohttp.ClientSession | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        coordinator: CoordinatorFactory | None = None,
     ) -> None:
         token = token if token is not None else os.environ.get(TOKEN_ENV_VAR)
         if not token:
@@ -285,6 +293,11 @@ class Client:
             raise ConfigurationError("max_voices_per_account must be at least 1 (or None)")
         if timeout <= 0 or clone_timeout <= 0:
             raise ConfigurationError("timeout and clone_timeout must be positive")
+        if coordinator is not None and not callable(getattr(coordinator, "scheduler", None)):
+            raise ConfigurationError(
+                "coordinator must be a minimax_async.fleet.RedisCoordinator (or None), not "
+                f"{type(coordinator).__name__}"
+            )
         account_list = check_accounts(accounts)
         base_url_name = "base_url"
         if base_url is None:
@@ -321,11 +334,13 @@ class Client:
             lower_cap_after=lower_cap_after,
             lowered_cap_for=lowered_cap_for,
             reuse_uploads=reuse_uploads,
+            coordinator=coordinator,
         )
 
     def _assemble(
         self,
         *,
+        coordinator: CoordinatorFactory | None,
         max_voices_per_account: int | None,
         account_cooldown: float,
         recheck_delay: float,
@@ -339,14 +354,32 @@ class Client:
         async def count_voices(account: str | None) -> int:
             return await cloner.count_voices(account, base_options)
 
-        self._scheduler = scheduler = CloneScheduler(
-            accounts=self._accounts,
-            max_parallel=self._max_parallel_clones,
-            max_voices=max_voices_per_account,
-            count_voices=count_voices,
-            cap_lowering_strikes=lower_cap_after,
-            cap_lowered_for=lowered_cap_for,
-        )
+        async def list_voices(account: str | None) -> list[Voice]:
+            return await cloner.counted_listing(account, base_options)
+
+        scheduler: Coordinator[Any]
+        if coordinator is None:
+            scheduler = CloneScheduler(
+                accounts=self._accounts,
+                max_parallel=self._max_parallel_clones,
+                max_voices=max_voices_per_account,
+                count_voices=count_voices,
+                cap_lowering_strikes=lower_cap_after,
+                cap_lowered_for=lowered_cap_for,
+            )
+        else:  # one process of a fleet (minimax_async.fleet)
+            scheduler = coordinator.scheduler(
+                accounts=self._accounts,
+                max_parallel=self._max_parallel_clones,
+                max_voices=max_voices_per_account,
+                list_voices=list_voices,
+                cap_lowering_strikes=lower_cap_after,
+                cap_lowered_for=lowered_cap_for,
+                account_cooldown=account_cooldown,
+                clone_timeout=self._options.clone_timeout,
+                recheck_delay=recheck_delay,
+            )
+        self._scheduler = scheduler
         self._sender = sender = Sender(self._transport, converter, scheduler, account_cooldown)
         self._uploads = uploads = UploadCache(self._upload_now, reuse=reuse_uploads)
         self._cloner = cloner = Cloner(
@@ -454,7 +487,8 @@ class Client:
         return view
 
     def clone_statistics(self) -> CloneStatistics:
-        """In-flight and waiting clone counts, per account and overall."""
+        """In-flight and waiting clone counts, per account and overall (with a fleet
+        coordinator: fleet-wide, from a snapshot at most about a second old)."""
         return self._scheduler.statistics()
 
     # ------------------------------------------------------------------ voices

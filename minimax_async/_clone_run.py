@@ -16,14 +16,15 @@ import asyncio
 import collections
 import contextlib
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
 
 from ._bulk import CloneProgress, CloneResult, JobState, JobTracker, VoiceJob
+from ._coordinator import Coordinator
 from ._models import Voice
-from ._scheduler import CloneScheduler, NoRoomNow
+from ._scheduler import NoRoomNow
 
 __all__ = ["CloneRun", "JobRunner"]
 
@@ -127,7 +128,7 @@ class CloneRun:
     def __init__(
         self,
         job_runner: JobRunner,
-        scheduler: CloneScheduler,
+        scheduler: Coordinator[Any],
         jobs: list[VoiceJob],
         progress: CloneProgress,
     ) -> None:

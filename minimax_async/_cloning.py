@@ -35,12 +35,13 @@ import logging
 from collections.abc import Callable, Container
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import Final
+from typing import Any, Final
 
 import anyio
 from cattrs.preconf.json import JsonConverter
 
 from ._bulk import JobState, JobTracker, VoiceJob
+from ._coordinator import Coordinator
 from ._exceptions import (
     AccountError,
     AccountUnavailableError,
@@ -53,7 +54,7 @@ from ._lifecycle import Operations
 from ._models import CloneVoiceRequest, Voice
 from ._retry import Retrying, is_retryable, known_not_processed
 from ._samples import LocalSample
-from ._scheduler import CloneScheduler, Ticket
+from ._scheduler import Ticket
 from ._sending import Options, Sender
 from ._uploads import SampleChecks, UploadCache
 from ._wire import _VoiceList, clone_voice_request, cloned_voices_request
@@ -113,6 +114,14 @@ def _of_unknown_age(voice: Voice, name: str, owned: Container[str]) -> bool:
     )
 
 
+def _adopted(ticket: object) -> Voice | None:
+    """A fleet coordinator's ticket may carry the voice of an earlier clone of the same
+    (account, name) that a crashed process left in doubt: the job returns it, cloning nothing
+    (``minimax_async.fleet``). The local scheduler's tickets never do."""
+    adopted = getattr(ticket, "adopted", None)
+    return adopted if isinstance(adopted, Voice) else None
+
+
 class _Admission:
     """The ticket a job holds now, and whether a clone sent under it is unresolved.
 
@@ -128,7 +137,7 @@ class _Admission:
         #: it may still appear, so the ticket's slot counts as taken.
         self.unresolved = False
 
-    def finish(self, scheduler: CloneScheduler, voice: Voice | None, *, lease: bool) -> None:
+    def finish(self, scheduler: Coordinator[Any], voice: Voice | None, *, lease: bool) -> None:
         """End the job's ticket: with its voice's id if one was created or adopted; as a
         voice of unknown id if an attempt is unresolved (the ledger rule)."""
         if voice is not None:
@@ -155,7 +164,7 @@ class Cloner:
         *,
         sender: Sender,
         converter: JsonConverter,
-        scheduler: CloneScheduler,
+        scheduler: Coordinator[Any],
         operations: Operations,
         checks: SampleChecks,
         uploads: UploadCache,
@@ -182,12 +191,17 @@ class Cloner:
 
     async def count_voices(self, account: str | None, options: Options) -> int:
         """The account's cloned voices, now counted (for the scheduler's voice slots)."""
+        return len(await self.counted_listing(account, options))
+
+    async def counted_listing(self, account: str | None, options: Options) -> list[Voice]:
+        """The account's cloned voices, each now counted in the voice ledger (a fleet
+        coordinator merges the ids into the fleet's count itself)."""
         voices = await self.list_voices(account, options)
         counted = self.counted_voices
         for voice in voices:
             if voice.voice_id:
                 counted[voice.voice_id] = account
-        return len(voices)
+        return voices
 
     def deleted(self, voice_id: str) -> None:
         """A voice was deleted: its slot is free again, if the client counted it."""
@@ -238,6 +252,9 @@ class Cloner:
     ) -> Voice:
         """Run one admitted clone to its end: retries, back-pressure, adoption (see the
         module docstring for the 429 rule, the duplicate rule and the ledger rule)."""
+        adopted = _adopted(admission.ticket)
+        if adopted is not None:
+            return adopted
         scheduler = self._scheduler
         account = admission.ticket.account
         wire = clone_voice_request(self._converter, request, account)
@@ -462,6 +479,9 @@ class Cloner:
     ) -> Voice:
         """An admitted job's network phases, under one guard: upload, then clone."""
         ticket = admission.ticket
+        adopted = _adopted(ticket)
+        if adopted is not None:
+            return adopted
         tracker.move(JobState.UPLOADING, ticket.account)
         if job.local_samples:
             samples = checked if checked is not None else await self._checks.load(job)

@@ -41,12 +41,22 @@ Every method is called on the event loop's thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol, TypeVar
 
 from ._accounts import CloneStatistics, ErrorFactory
+from ._models import Voice
 
-__all__ = ["Clock", "Coordinator", "ErrorFactory", "HeldBack", "NoRoomNow", "TicketT", "Timer"]
+__all__ = [
+    "Clock",
+    "Coordinator",
+    "CoordinatorFactory",
+    "ErrorFactory",
+    "HeldBack",
+    "NoRoomNow",
+    "TicketT",
+    "Timer",
+]
 
 #: The ticket type of an implementation (:class:`~minimax_async._accounts.Ticket` for the
 #: local one). The client reads only ``ticket.account``.
@@ -240,4 +250,27 @@ class Coordinator(Protocol[TicketT]):
     async def aclose(self) -> None:
         """Fail what still waits (``ClientClosedError`` unless :meth:`fail_all` ran), stop
         every task and timer started, and wait until they have ended. Idempotent."""
+        ...
+
+
+class CoordinatorFactory(Protocol):
+    """What ``Client(coordinator=...)`` takes: it makes each client's :class:`Coordinator`
+    (``minimax_async.fleet.RedisCoordinator`` is one). Each call is one process of the fleet.
+    """
+
+    def scheduler(
+        self,
+        *,
+        accounts: tuple[str, ...] | None,
+        max_parallel: int,
+        max_voices: int | None,
+        list_voices: Callable[[str | None], Awaitable[list[Voice]]],
+        cap_lowering_strikes: int,
+        cap_lowered_for: float,
+        account_cooldown: float,
+        clone_timeout: float,
+        recheck_delay: float,
+    ) -> Coordinator[Any]:
+        """The coordinator of one client, with the client's limits (which a shared
+        coordinator checks against the other processes' limits)."""
         ...

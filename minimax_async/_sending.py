@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 from cattrs.preconf.json import JsonConverter
 
+from ._coordinator import Coordinator
 from ._exceptions import (
     AccountError,
     AccountPreconditionError,
@@ -25,7 +26,7 @@ from ._exceptions import (
     MiniMaxError,
 )
 from ._retry import Retrying, RetryPolicy, may_resend
-from ._scheduler import CloneScheduler, out_of_rotation_error
+from ._scheduler import out_of_rotation_error
 from ._transport import Transport
 from ._wire import WireRequest, parse_response
 
@@ -64,7 +65,7 @@ class Sender:
         self,
         transport: Transport,
         converter: JsonConverter,
-        scheduler: CloneScheduler,
+        scheduler: Coordinator[Any],
         account_cooldown: float,
     ) -> None:
         self._transport = transport

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from redis.asyncio import Redis
 
+from .._coordinator import CoordinatorFactory
 from .._exceptions import ConfigurationError
 from .._models import Voice
 from ._link import Link
@@ -157,3 +158,8 @@ def _redact(url: str) -> str:
     if "@" in rest:
         rest = "***@" + rest.split("@", 1)[1]
     return scheme + sep + rest
+
+
+def _is_a_factory(coordinator: RedisCoordinator) -> CoordinatorFactory:
+    """mypy checks here that RedisCoordinator (and its scheduler) fit the client's seam."""
+    return coordinator

@@ -522,18 +522,21 @@ class FleetScheduler:
         lease: bool = False,
         voice_id: str | None = None,
     ) -> None:
-        """End the ticket. A clone sent without a known outcome keeps its intent."""
+        """End the ticket. A clone sent without a known outcome keeps its intent; a voice
+        created without a known id counts until the next recount (the ledger rule)."""
         if ticket.finished:
             return
         ticket.finished = True
         ticket.holds_clone_slot = False
         self._active.pop(ticket.token, None)
-        unknown = ticket.posted and not created
+        # sent, and no voice id to show for it: the outcome stays open (its intent is kept)
+        unknown = ticket.posted and not (created and voice_id)
         if lease and created and voice_id:
             self._leases.setdefault(ticket.key, []).append(voice_id)
         self._event(
             ticket, "finish", ticket.token, ticket.key, voice_id if created and voice_id else "",
             ticket.name or "", "1" if lease and created else "0", "1" if unknown else "0",
+            "1" if created else "0",
         )  # fmt: skip
 
     def take_out_of_rotation(
@@ -583,7 +586,7 @@ class FleetScheduler:
 
     def _give_back(self, stage: str, token: str, key: str) -> None:
         if stage == "A":
-            self._event(None, "finish", token, key, "", "", "0", "0")
+            self._event(None, "finish", token, key, "", "", "0", "0", "0")
         else:
             self._event(None, "release", token, key)
 
@@ -763,10 +766,10 @@ class FleetScheduler:
         """Fleet-wide figures from a snapshot at most about a second old (refreshed in the
         background when asked for)."""
         now = time.monotonic()
-        if now - self._stats_at > 0.5 and self._started is not None and not self._closed:
+        if now - self._stats_at > 0.5 and not self._closed and _has_loop():
             task = self._stats_task
             if task is None or task.done():
-                self._stats_task = asyncio.ensure_future(self.refresh_statistics())
+                self._stats_task = asyncio.ensure_future(self._refresh_quietly())
         held_for: dict[str | None, int] = {}
         held_any = 0
         for account, size in self._held.values():
@@ -792,6 +795,10 @@ class FleetScheduler:
             )
         return CloneStatistics(accounts, self._stats_any + held_any)
 
+    async def _refresh_quietly(self) -> None:
+        with contextlib.suppress(MiniMaxError):
+            await self.refresh_statistics()
+
     async def refresh_statistics(self) -> None:
         """Read the fleet-wide figures now (``statistics()`` then shows them)."""
         await self._start()
@@ -814,6 +821,14 @@ class FleetScheduler:
     def account_capacity(self, *, prefetch: bool) -> int:
         """Clone slots at full cap, plus the prefetch place if the jobs upload."""
         return self._max_parallel + (PREFETCH_PER_ACCOUNT if prefetch else 0)
+
+
+def _has_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def token_of(member: str) -> str:

@@ -427,3 +427,22 @@ def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="liveness_ttl"):
         RedisCoordinator("redis://localhost", namespace="n", liveness_ttl=0)
     assert "secret" not in repr(RedisCoordinator("redis://:secret@host/0", namespace="n"))
+
+
+async def test_a_dead_process_waiters_are_swept_within_the_ttl(fleet: Fleet) -> None:
+    live, dead = fleet.process(), fleet.process()
+    held = [await live.admit("a1", pinned=True, name=f"h{i}") for i in range(2)]
+    queued = [asyncio.ensure_future(dead.admit("a1", pinned=True, name=f"d{i}")) for i in range(5)]
+    await eventually(partial(_count, fleet, "wait", 5))
+    await dead.kill()
+    for task in queued:
+        task.cancel()
+    loop = asyncio.get_running_loop()
+    killed = loop.time()
+    # swept by the live process's heartbeat, not only when they reach the head of the queue
+    await eventually(partial(_count, fleet, "wait", 0), timeout=TTL * 4 / 3 + 1.0)
+    assert loop.time() - killed <= TTL * 4 / 3 + 1.0
+    names = await fleet.redis().hkeys(f"{{{fleet.namespace}}}:names:a1")
+    assert sorted(n.decode() if isinstance(n, bytes) else n for n in names) == ["h0", "h1"]
+    for ticket in held:
+        live.finish(ticket, created=False)

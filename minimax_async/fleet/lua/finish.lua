@@ -1,7 +1,9 @@
 -- FINISH: the ticket ends. ARGV: proc, token, account, voice_id, name, lease ('1'),
--- unknown ('1': the clone may have happened; its intent stays for whoever runs the name next)
+-- unknown ('1': the clone may have happened; its intent stays for whoever runs the name next),
+-- created ('1': a voice was made; without its id it counts as a voice of unknown id until
+-- the next recount, so that a resend never overfills the account)
 local token, a, voice_id, name = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local lease, unknown = ARGV[6] == '1', ARGV[7] == '1'
+local lease, unknown, created = ARGV[6] == '1', ARGV[7] == '1', ARGV[8] == '1'
 redis.call('ZREM', key('slots', a), token)
 redis.call('ZREM', key('adm', a), token)
 redis.call('ZREM', key('cwait', a), token)
@@ -29,6 +31,11 @@ if voice_id ~= '' then
     redis.call('ZADD', key('leased', a), NOW, ME .. '|' .. voice_id)
     touch(key('leased', a))
   end
+end
+if created and voice_id == '' then
+  redis.call('ZADD', key('voices', a), NOW, '?' .. token)
+  touch(key('voices', a))
+  redis.call('HSET', key('acct', a), 'known', '0')
 end
 if unknown then redis.call('HSET', key('acct', a), 'known', '0') end
 grant(a)

@@ -17,4 +17,6 @@ for i = 4 + n, #ARGV, 2 do
   if theirs ~= value then return reply('X|' .. field .. '|' .. theirs .. '|' .. value) end
 end
 redis.call('SET', P .. ':alive:' .. ME, '1', 'PX', ttl)
+redis.call('HSET', P .. ':procs', ME, 'live')
+touch(P .. ':procs')
 return reply('K')
