@@ -43,9 +43,12 @@ INTERNAL = {
         "Ticket",
         "out_of_rotation_error",
     },
+    # CoordinatorFactory types Client(coordinator=...); users pass a
+    # minimax_async.fleet.RedisCoordinator, the one implementation.
     "_coordinator": {
         "Clock",
         "Coordinator",
+        "CoordinatorFactory",
         "ErrorFactory",
         "HeldBack",
         "NoRoomNow",
