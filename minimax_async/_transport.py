@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
+from aiohttp import hdrs
 
 from ._exceptions import (
     ClientClosedError,
@@ -52,6 +53,13 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
 MAX_ERROR_BODY_BYTES: Final = 64 * 1024
 #: Bytes read at a time, so that nothing past the limit is ever buffered.
 _READ_CHUNK: Final = 64 * 1024
+#: Timeouts are built once per (seconds, body size) for bodies up to this size (JSON
+#: requests), at most _CACHED_TIMEOUTS of them; other requests build theirs.
+_CACHED_TIMEOUT_BODY: Final = 4096
+#: Answers with a Content-Length up to this (and no Content-Encoding) are read at once:
+#: within every limit (MAX_ERROR_BODY_BYTES for error answers too).
+_FAST_READ_LIMIT: Final = MAX_ERROR_BODY_BYTES
+_CACHED_TIMEOUTS: Final = 512
 
 logger = logging.getLogger("minimax_async")
 
@@ -228,9 +236,12 @@ class Transport:
     _connections: asyncio.Semaphore | None = attrs.field(default=None, init=False, repr=False)
     _closed: bool = attrs.field(default=False, init=False)
     _headers: dict[str, str] = attrs.field(init=False, repr=False)
-    _timeouts: dict[float, aiohttp.ClientTimeout] = attrs.field(
+    #: Timeouts by (seconds, body size), of bodies up to _CACHED_TIMEOUT_BODY bytes.
+    _timeouts: dict[tuple[float, int], aiohttp.ClientTimeout] = attrs.field(
         factory=dict, init=False, repr=False
     )
+    #: The headers with each body's content type, built once per type (not per request).
+    _typed_headers: dict[str, dict[str, str]] = attrs.field(factory=dict, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._redactor = Redactor(self._token)
@@ -275,19 +286,18 @@ class Transport:
         """``seconds`` bounds the server's silence once the request is sent (sock_read);
         opening is bounded by ``connect_timeout``; the whole exchange by their sum plus
         the body's sending allowance (``SEND_RATE_FLOOR``)."""
-        if body:
-            return aiohttp.ClientTimeout(
-                total=self.connect_timeout + seconds + len(body) / SEND_RATE_FLOOR,
-                sock_connect=self.connect_timeout,
-                sock_read=seconds,
-            )
-        found = self._timeouts.get(seconds)
+        size = len(body) if body else 0
+        key = (seconds, size)
+        found = self._timeouts.get(key)
         if found is None:
-            found = self._timeouts[seconds] = aiohttp.ClientTimeout(
-                total=self.connect_timeout + seconds,
+            found = aiohttp.ClientTimeout(
+                total=self.connect_timeout + seconds + size / SEND_RATE_FLOOR,
                 sock_connect=self.connect_timeout,
                 sock_read=seconds,
             )
+            # JSON bodies come in a few sizes; samples' sizes vary without end: keep few.
+            if size <= _CACHED_TIMEOUT_BODY and len(self._timeouts) < _CACHED_TIMEOUTS:
+                self._timeouts[key] = found
         return found
 
     async def send(self, request: WireRequest, *, timeout: float) -> RawResponse:
@@ -318,8 +328,15 @@ class Transport:
         """
         session = self._open()
         headers = self._headers
-        if request.content_type:
-            headers = {**headers, "Content-Type": request.content_type}
+        content_type = request.content_type
+        if content_type:
+            typed = self._typed_headers.get(content_type)
+            if typed is None:
+                typed = self._typed_headers[content_type] = {
+                    **headers,
+                    "Content-Type": content_type,
+                }
+            headers = typed
         started = time.perf_counter()
         failure: TransportError | None = None
         cause: Exception | None = None
@@ -349,7 +366,18 @@ class Transport:
             ) as response:
                 status = response.status
                 answer_headers = response.headers
-                body = await self._read(request, response)
+                length = response.content_length
+                if (
+                    length is not None
+                    and length <= _FAST_READ_LIMIT
+                    and length <= self.max_response_bytes
+                    and hdrs.CONTENT_ENCODING not in answer_headers
+                ):
+                    # Its length is known, small, and not inflated by decompression: one
+                    # read (aiohttp stops at Content-Length), not a loop of chunks.
+                    body = await response.read()
+                else:
+                    body = await self._read(request, response)
         except aiohttp.ConnectionTimeoutError as exc:
             failure = ConnectError(
                 f"connecting timed out after {self.connect_timeout:g} s",
