@@ -198,3 +198,60 @@ def test_imports_reads_each_form(tmp_path: Path, source: str, expected: set[str]
     probe = tmp_path / "probe.py"
     probe.write_text(source + "\n", encoding="utf-8")
     assert set(imports(probe, "_probe")) == expected
+
+
+#: Core modules that may use raw asyncio, each for a reason stated in its docstring (rule 2).
+RAW_ASYNCIO: Final = frozenset(
+    {
+        "_accounts",  # the waiters are futures (memory per queued job)
+        "_clone_run",  # one future per wait of the results iterator
+        "_counting",  # the background voice counts
+        "_lifecycle",  # aclose() cancels tasks and takes its cancellation back
+        "_offers",  # room offers on the loop's timers
+        "_scheduler",  # timers and waiters
+        "_transport",  # aiohttp's own timeouts
+        "_uploads",  # shared uploads, shielded
+    }
+)
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Top-level names of the modules imported at run time (not under TYPE_CHECKING)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    type_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If)
+        and isinstance(node.test, ast.Name)
+        and node.test.id == "TYPE_CHECKING"
+        for inner in ast.walk(node)
+    }
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def core_files() -> Iterator[tuple[str, Path]]:
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        name = module_name(path)
+        if core(name):
+            yield name, path
+
+
+def test_only_the_transport_imports_aiohttp() -> None:
+    """The core's only aiohttp code is _transport (type-only imports aside)."""
+    users = {name for name, path in core_files() if "aiohttp" in runtime_imports(path)}
+    assert users == {"_transport"}
+
+
+def test_raw_asyncio_only_where_a_reason_is_stated() -> None:
+    """The clone engine, the send pipeline and the facade speak anyio only; raw asyncio is
+    kept to the modules listed (each says why in its docstring)."""
+    users = {name for name, path in core_files() if "asyncio" in runtime_imports(path)}
+    assert users <= RAW_ASYNCIO
