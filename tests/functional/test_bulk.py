@@ -198,8 +198,15 @@ async def test_jobs_pinned_to_a_busy_account_do_not_hold_up_the_others(wav_dir: 
         fake.gate.close()
         async with client.clone_many([*pinned, *placed]) as run:
             for account in ACCOUNTS:
-                await asyncio.wait_for(fake.gate.wait_held(2, account=account), 5)
-            await wait_until(lambda: client.clone_statistics().in_flight == 6)
+                await asyncio.wait_for(fake.gate.wait_held(2, account=account), 30)
+
+            def settled() -> bool:
+                # Six clones held, and the prefetched job of account 0 admitted (its sample
+                # is read in a worker thread, which a loaded machine may delay).
+                stats = client.clone_statistics()
+                return stats.in_flight == 6 and stats.accounts[ACCOUNTS[0]].admitted == 3
+
+            await wait_until(settled, limit=30)
             stats = client.clone_statistics()
             first = stats.accounts[ACCOUNTS[0]]
             # 100001: 2 pinned jobs cloning, 1 admitted ahead (waiting for a clone slot), 17
