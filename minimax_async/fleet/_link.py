@@ -10,6 +10,7 @@ time (single flight). When Redis cannot be reached for ``timeout`` seconds, the 
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib.resources
 import time
 from collections.abc import Sequence
@@ -96,6 +97,8 @@ class Link:
         self._slots = asyncio.Semaphore(concurrency)
         #: Commands sent to Redis (scripts, loads, pops): for measurements and tests.
         self.round_trips = 0
+        #: Script runs by name (the same measurements, in detail).
+        self.calls: collections.Counter[str] = collections.Counter()
 
     async def script(self, name: str, args: Sequence[str | int | float]) -> list[str]:
         """Run one script; its answer, decoded (first item: the script's own answer)."""
@@ -107,6 +110,7 @@ class Link:
                     if not self._shas:
                         await self._load()
                     self.round_trips += 1
+                    self.calls[name] += 1
                     answer = await self.redis.evalsha(self._shas[name], 1, self._config_key, *args)
                     return list(decode(answer))
                 except redis_errors.NoScriptError:
