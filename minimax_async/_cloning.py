@@ -274,34 +274,20 @@ class Cloner:
                 if _answered_yes_unreadably(exc):
                     # A 2xx whose body cannot be believed (no voice_id, an envelope, too
                     # large): the voice may exist. Look for it; never send the clone again.
-                    admission.unresolved = True
-                    adopted = await self._find_ambiguous_clone(
-                        ticket, request, started, exc, options
-                    )
+                    adopted = await self._look_for(admission, request, started, exc, options)
                     if adopted is None:
                         raise
-                    admission.unresolved = False
                     return adopted
                 if not is_retryable(exc):
                     raise
                 if not known_not_processed(exc):
-                    # Unresolved until its voice is found: if the listing fails, or nothing
-                    # is listed, the voice may still appear (the ledger rule).
-                    admission.unresolved = True
-                    adopted = await self._find_ambiguous_clone(
-                        ticket, request, started, exc, options
-                    )
+                    adopted = await self._look_for(admission, request, started, exc, options)
                     if adopted is not None:
-                        admission.unresolved = False
                         return adopted
                 if not attempt.retry(exc, waited_by=waited_by):
                     raise
                 if admission.unresolved:
-                    try:
-                        await self._readmit(admission, request)
-                    except VoiceSlotsExhaustedError as no_room:
-                        # No slot to send it again into: the job ends with why it failed.
-                        raise exc from no_room
+                    await self._readmit(admission, request, exc)
             except BaseException:
                 # Cancelled (or worse) with the request possibly on the wire.
                 scheduler.release_clone(ticket)
@@ -314,21 +300,46 @@ class Cloner:
                 return voice
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    async def _readmit(self, admission: _Admission, request: CloneVoiceRequest) -> None:
+    async def _look_for(
+        self,
+        admission: _Admission,
+        request: CloneVoiceRequest,
+        started: datetime,
+        error: MiniMaxError,
+        options: Options,
+    ) -> Voice | None:
+        """Look for the voice of an ambiguous attempt. It is unresolved until its voice is
+        found: if the listing fails, or nothing is listed, the voice may still appear (the
+        ledger rule)."""
+        admission.unresolved = True
+        adopted = await self._find_ambiguous_clone(
+            admission.ticket, request, started, error, options
+        )
+        if adopted is not None:
+            admission.unresolved = False
+        return adopted
+
+    async def _readmit(
+        self, admission: _Admission, request: CloneVoiceRequest, error: MiniMaxError
+    ) -> None:
         """Before a clone is sent again after an unresolved attempt: that attempt keeps its
         slot as a voice, and the resend waits for a slot of its own (the ledger rule).
 
         Raises:
-            VoiceSlotsExhaustedError: The account has no slot for the resend, nor will
-                have one.
+            MiniMaxError: ``error`` (chained from the VoiceSlotsExhaustedError) when the
+                account has no slot for the resend, nor will have one: the job ends with
+                why it failed.
         """
         scheduler = self._scheduler
         ticket = admission.ticket
         scheduler.finish(ticket, created=True)
         admission.unresolved = False
-        admission.ticket = await scheduler.admit(
-            ticket.account, pinned=True, name=request.voice_name
-        )
+        try:
+            admission.ticket = await scheduler.admit(
+                ticket.account, pinned=True, name=request.voice_name
+            )
+        except VoiceSlotsExhaustedError as no_room:
+            raise error from no_room
 
     def _back_off(
         self, ticket: Ticket, attempt: int, exc: MiniMaxError, options: Options
