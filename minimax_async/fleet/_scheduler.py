@@ -455,7 +455,8 @@ class FleetScheduler:
         """An earlier clone of this (account, name) may have happened (its process crashed,
         or its outcome stayed unknown): adopt its voice if the account lists one, else
         clear the intent and clone. Nobody else clones this name meanwhile."""
-        wait_ms, ago_ms = (int(x) for x in rest.split("|")[:2])
+        wait_text, ago_text, key = rest.split("|", 2)  # key: where the doubt is
+        wait_ms, ago_ms = int(wait_text), int(ago_text)
         since = datetime.now(timezone.utc) - timedelta(milliseconds=ago_ms) - ADOPTION_CLOCK_SKEW
         if wait_ms > 0:
             logger.info("fleet: %r on %s is in doubt; waiting %.1f s", name, key, wait_ms / 1e3)

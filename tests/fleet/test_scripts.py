@@ -446,3 +446,22 @@ async def test_a_dead_process_waiters_are_swept_within_the_ttl(fleet: Fleet) -> 
     assert sorted(n.decode() if isinstance(n, bytes) else n for n in names) == ["h0", "h1"]
     for ticket in held:
         live.finish(ticket, created=False)
+
+
+async def test_a_placed_job_in_doubt_goes_to_its_account_and_adopts(fleet: Fleet) -> None:
+    dead = fleet.process(["a1", "a2"])
+    live = fleet.process(["a1", "a2"])
+    filler = await dead.admit("a1", pinned=True, name="filler")  # a2 is the least loaded
+    ticket = await dead.admit(None, pinned=False, name="Eve")
+    assert ticket.account == "a2"
+    await dead.acquire_clone(ticket)
+    await dead.kill()
+    await eventually(lambda: _dead(fleet, dead))
+    fleet.voices["a2"] = [
+        Voice(voice_id="eve-on-a2", voice_name="Eve", create_time=datetime.now(timezone.utc))
+    ]
+    resumed = await asyncio.wait_for(live.admit(None, pinned=False, name="Eve"), HOLD + 3)
+    assert resumed.account == "a2"
+    assert resumed.adopted is not None
+    assert resumed.adopted.voice_id == "eve-on-a2"
+    del filler

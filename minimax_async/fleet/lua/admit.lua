@@ -43,7 +43,7 @@ if a ~= '' then
       -- in doubt: wait until the clone surely ended (sent + hold), then look for its voice
       local started, sent, hold = string.match(d, '(%d+)|(%d+)|(%d+)$')
       local wait = math.max(0, tonumber(sent) + tonumber(hold) - NOW)
-      return reply('Q|' .. seq .. '|' .. wait .. '|' .. (NOW - tonumber(started)))
+      return reply('Q|' .. seq .. '|' .. wait .. '|' .. (NOW - tonumber(started)) .. '|' .. a)
     end
   end
   local wpin = key('wait', a)
@@ -77,6 +77,18 @@ for i = 9, #ARGV do rotation[#rotation + 1] = ARGV[i] end
 local rot = P .. ':rot:' .. ME
 if #rotation > 0 then redis.call('SADD', rot, unpack(rotation)); touch(rot) end
 local wany = P .. ':wait:any'
+if name ~= '' then
+  -- a placed job whose name a crashed run left in doubt on one of the accounts goes there
+  -- first, to adopt that clone's voice (design 9: resume of an unpinned job)
+  for _, a2 in ipairs(rotation) do
+    local d = redis.call('HGET', P .. ':doubt', a2 .. '|' .. name)
+    if d and token_of(d) ~= token and not name_taken(a2, name) then
+      local started, sent, hold = string.match(d, '(%d+)|(%d+)|(%d+)$')
+      local wait = math.max(0, tonumber(sent) + tonumber(hold) - NOW)
+      return reply('Q|' .. seq .. '|' .. wait .. '|' .. (NOW - tonumber(started)) .. '|' .. a2)
+    end
+  end
+end
 local states, need, uncounted = {}, {}, false
 for _, a2 in ipairs(rotation) do
   evict(a2)
