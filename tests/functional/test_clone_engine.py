@@ -20,6 +20,7 @@ from minimax_async import (
     ServerError,
     VoiceJob,
 )
+from minimax_async._wire import config_request
 from minimax_async.testing import FakeMiniMax, Fault, make_wav
 
 pytestmark = pytest.mark.anyio
@@ -160,6 +161,25 @@ async def test_aclose_leaves_no_task_and_sends_nothing_more(fake: FakeMiniMax) -
     gc.collect()
     assert fake.record.total_requests == seen
     assert fake.record.requests["clone-voice"] == 0
+
+
+async def test_a_closed_transport_refuses_to_open_a_session(fake: FakeMiniMax) -> None:
+    """Below the client's own closed check: a request that reaches the closed transport
+    (one that had a session, and one that never opened one) raises ClientClosedError and
+    reaches no server: aclose() dropped the session and no new one is opened."""
+    used = client_for(fake)
+    await used.get_config()
+    never_used = client_for(fake)
+    await used.aclose()
+    await never_used.aclose()
+    seen = fake.record.total_requests
+    assert seen == 1
+    for client in (used, never_used):
+        transport = client._transport
+        with pytest.raises(ClientClosedError, match="closed"):
+            await transport.send(config_request(None), timeout=5)
+        assert transport._session is None
+    assert fake.record.total_requests == seen
 
 
 async def test_aclose_ends_a_shared_upload_no_job_awaits(fake: FakeMiniMax) -> None:
