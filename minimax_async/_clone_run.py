@@ -16,6 +16,7 @@ import asyncio
 import collections
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import anyio
@@ -69,10 +70,15 @@ class _RunnerPool:
         jobs: collections.deque[VoiceJob],
         queued_at: float,
         *,
+        job_runner: JobRunner,
+        deliver: Callable[[CloneResult], None],
         limit: int,
         account: str | None = None,
     ) -> None:
         self.run = run
+        self.job_runner = job_runner
+        #: Hands a job's result to the run (its ``__anext__``).
+        self.deliver = deliver
         self.jobs = jobs
         self.queued_at = queued_at
         #: The account of every job (``None``: jobs the client places).
@@ -109,16 +115,38 @@ class _RunnerPool:
                 # always stays): there are more runners than room, and the room goes to
                 # those waiting.
                 give_up = placed and ran and self.runners > 1
-                if not await run.run_one(tracker, prefer=last, give_up=give_up):
+                if not await self._run_one(tracker, prefer=last, give_up=give_up):
                     jobs.appendleft(job)
                     return
                 ran, last = True, tracker.account
         finally:
             self.runners -= 1
 
+    async def _run_one(self, tracker: JobTracker, *, prefer: str | None, give_up: bool) -> bool:
+        """Run one job to its result; False if ``give_up`` and it would have to wait."""
+        voice: Voice | None = None
+        error: Exception | None = None
+        try:
+            voice = await self.job_runner(tracker.job, tracker, prefer=prefer, give_up=give_up)
+        except NoRoomNow:
+            return False
+        except Exception as exc:  # one job's failure is its result, never the run's
+            error = exc
+        tracker.move(JobState.DONE if error is None else JobState.FAILED)
+        self.deliver(
+            CloneResult(
+                tracker.job, voice, error, tracker.account, tracker.queued_at,
+                tracker.started_at, time.time(),
+            )
+        )  # fmt: skip
+        return True
+
 
 class CloneRun:
     """The results of :meth:`Client.clone_many`, as an async iterator and context manager.
+
+    Made by :meth:`Client.clone_many` only: its constructor is internal (its arguments are
+    the client's internals and may change in any release); use the iterator and ``progress``.
 
     Attributes:
         progress: Live counts of the run.
@@ -187,6 +215,8 @@ class CloneRun:
                 self,
                 jobs,
                 queued_at,
+                job_runner=self._job_runner,
+                deliver=self._deliver,
                 account=account,
                 # Jobs with nothing to upload are admitted only into a free clone slot:
                 # more runners than slots would only wait.
@@ -194,7 +224,18 @@ class CloneRun:
             )
             for account, jobs in pinned.items()
         ]
-        held = _RunnerPool(self, placed, queued_at, limit=scheduler.capacity) if placed else None
+        held = (
+            _RunnerPool(
+                self,
+                placed,
+                queued_at,
+                job_runner=self._job_runner,
+                deliver=self._deliver,
+                limit=scheduler.capacity,
+            )
+            if placed
+            else None
+        )
         # Jobs not yet taken by a runner count as waiting (``statistics()``); the pool of
         # placed jobs may also be asked for one more runner (``HeldBack.grow``). Only a run
         # with placed jobs registers one: each dispatch then looks for room to offer it.
@@ -216,27 +257,9 @@ class CloneRun:
                 pool.group = None
                 scheduler.unhold(pool)
 
-    async def run_one(
-        self, tracker: JobTracker, *, prefer: str | None = None, give_up: bool = False
-    ) -> bool:
-        """Run one job to its result; False if ``give_up`` and it would have to wait."""
-        voice: Voice | None = None
-        error: Exception | None = None
-        try:
-            voice = await self._job_runner(tracker.job, tracker, prefer=prefer, give_up=give_up)
-        except NoRoomNow:
-            return False
-        except Exception as exc:  # one job's failure is its result, never the run's
-            error = exc
-        tracker.move(JobState.DONE if error is None else JobState.FAILED)
-        self._results.append(
-            CloneResult(
-                tracker.job, voice, error, tracker.account, tracker.queued_at,
-                tracker.started_at, time.time(),
-            )
-        )  # fmt: skip
+    def _deliver(self, result: CloneResult) -> None:
+        self._results.append(result)
         self._wake()
-        return True
 
     def __aiter__(self) -> CloneRun:
         return self
