@@ -675,3 +675,23 @@ async def test_single_account_mode_leaves_account_to_server() -> None:
         assert "English" in config.languages
         assert fake.record.requests_by_account[("config", None)] == 1
         assert fake.record.requests_by_account[("config", OTHER)] == 1
+
+
+async def test_create_stream_not_retried_after_502(fake: FakeMiniMax, client: Client) -> None:
+    """create-stream is not idempotent: a 5xx (maybe processed) is not retried."""
+    system = await first_system_voice(client)
+    assert system.voice_id is not None
+    fake.faults.add("create-stream", Fault(status=502))
+    with pytest.raises(ServerError):
+        await client.create_stream(CreateStreamRequest(text="Hello", voice_id=system.voice_id))
+    assert fake.record.requests["create-stream"] == 1
+
+
+async def test_delete_voice_retried_after_502(fake: FakeMiniMax, client: Client) -> None:
+    """delete-voice is idempotent: after a 5xx it is sent again, and the voice is gone."""
+    voice = await clone(client, "Retried delete")
+    assert voice.voice_id is not None
+    fake.faults.add("delete-voice", Fault(status=502))
+    await client.delete_voice(voice.voice_id)
+    assert fake.record.requests["delete-voice"] == 2
+    assert fake.voices(ACCOUNT) == []
