@@ -311,6 +311,8 @@ class Client:
         self._max_parallel_clones = max_parallel_clones
         self._max_voices = max_voices_per_account
         self._accounts = account_list
+        #: The configured ids, for the clone path's one-lookup account check.
+        self._account_set: frozenset[str] = frozenset(account_list or ())
         self._operations = Operations()
         self._transport = make_transport(
             _check_base_url(base_url, base_url_name),
@@ -516,7 +518,10 @@ class Client:
             APIError: The server refused it (see the subclasses).
             TransportError: No usable reply, and the voice could not be found.
         """
-        account = self._check_account(request.target_account, "clone_voice")
+        account = request.target_account
+        if type(account) is not str or account not in self._account_set:
+            # The fast path above: a configured id was checked when it was configured.
+            account = self._check_account(account, "clone_voice")
         return await self._cloner.clone(request, account, self._options)
 
     async def list_cloned_voices(self, *, account: str | None = None) -> list[Voice]:

@@ -233,10 +233,16 @@ class Cloner:
             admission = _Admission(ticket)
             voice: Voice | None = None
             try:
-                voice = await operations.guarded(
-                    self.clone_admitted(admission, request, options), started=True
-                )
-                return voice
+                # operations.guarded(), inline: one coroutine frame fewer on every resume.
+                guard = operations.begin(started=True)
+                try:
+                    voice = await self.clone_admitted(admission, request, options)
+                    return voice
+                except BaseException as exc:
+                    operations.failed(guard, exc)  # aclose()'s cancellation: ClientClosedError
+                    raise
+                finally:
+                    operations.end(guard)
             finally:
                 admission.finish(scheduler, voice, lease=lease)
         finally:

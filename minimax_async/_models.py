@@ -166,6 +166,9 @@ class CloneVoiceRequest:
     files: tuple[str, ...] = attrs.field(converter=_file_ids)
     account: str | None = attrs.field(default=None, validator=optional_account)
     need_noise_reduction: bool = attrs.field(default=True, validator=strict_bool)
+    #: The account inside the file ids, found once by the files' check (not a field of the
+    #: request: no init, eq, repr or wire).
+    _embedded: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @files.validator
     def _check_files(self, _: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
@@ -173,16 +176,24 @@ class CloneVoiceRequest:
             raise ValidationError(
                 "files", f"has {len(value)} file ids; give 1 to {MAX_FILES_PER_CLONE}"
             )
+        embedded: str | None = None
         for file_id in value:
             check_file_id(file_id)
-        accounts = {a for a in map(account_from_id, value) if a is not None}
-        if len(accounts) > 1:
-            raise ValidationError(
-                "files", f"file ids come from several accounts: {', '.join(sorted(accounts))}"
-            )
+            account = account_from_id(file_id)
+            if account is None:
+                continue
+            if embedded is None:
+                embedded = account
+            elif account != embedded:
+                accounts = {a for a in map(account_from_id, value) if a is not None}
+                raise ValidationError(
+                    "files",
+                    f"file ids come from several accounts: {', '.join(sorted(accounts))}",
+                )
+        object.__setattr__(self, "_embedded", embedded)
 
     def __attrs_post_init__(self) -> None:
-        embedded = self.embedded_account
+        embedded = self._embedded
         if self.account is not None and embedded is not None and embedded != self.account:
             raise ValidationError(
                 "account",
@@ -192,11 +203,7 @@ class CloneVoiceRequest:
     @property
     def embedded_account(self) -> str | None:
         """The account named inside the file ids, if they are composite ids."""
-        for file_id in self.files:
-            account = account_from_id(file_id)
-            if account is not None:
-                return account
-        return None
+        return self._embedded
 
     @property
     def target_account(self) -> str | None:

@@ -123,9 +123,11 @@ def _kind(value: object) -> str:
     return names.get(type(value), f"a {type(value).__name__}")
 
 
-@attrs.frozen
+@attrs.define(eq=False)
 class WireRequest:
-    """One HTTP request, before any I/O.
+    """One HTTP request, before any I/O (built once, then only read: not frozen, because
+    a frozen attrs class sets each field through ``object.__setattr__``, and one of these
+    is built per request on the clone path).
 
     Attributes:
         method: ``"GET"``, ``"POST"`` or ``"DELETE"``.
@@ -373,11 +375,15 @@ def parse_response(
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object, or ``None`` when it is anything else (linear time)."""
-    if body.lstrip()[:1] != b"{":
+    """The body as a JSON object, or ``None`` when it is anything else (linear time).
+
+    A body that starts with ``{`` is UTF-8 (or ASCII): it is decoded as such, which spares
+    ``json.loads`` its encoding detection on every answer.
+    """
+    if body[:1] != b"{" and body.lstrip()[:1] != b"{":
         return None
     try:
-        payload = json.loads(body)
+        payload = json.loads(body.decode())
     except (ValueError, RecursionError):  # invalid JSON or UTF-8; absurd nesting
         return None
     return payload if isinstance(payload, dict) else None
