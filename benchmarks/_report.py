@@ -340,7 +340,9 @@ class Report:
                     f"<= {REALSCALE_TARGET}, ahead of (b) and (d)",
                     f"{ours.ratio:.3f}, {ours.failed} failed (best peer {best.ratio:.3f}, "
                     f"{best.failed} failed; zero-overhead shared queue "
-                    f"{ours.list_schedule / ours.bound:.3f})",
+                    f"{ours.list_schedule / ours.bound:.3f}; zero-overhead within the "
+                    f"limits {ours.limited_schedule / ours.bound:.3f}, of which ours is "
+                    f"{ours.seconds / ours.limited_schedule:.3f})",
                     _yes(ours.ratio <= REALSCALE_TARGET and ahead),
                 )
             )
