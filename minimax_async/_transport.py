@@ -327,19 +327,8 @@ class Transport:
             ResponseTooLargeError: A 2xx answer longer than ``max_response_bytes``.
         """
         session = self._open()
-        headers = self._headers
-        content_type = request.content_type
-        if content_type:
-            typed = self._typed_headers.get(content_type)
-            if typed is None:
-                typed = self._typed_headers[content_type] = {
-                    **headers,
-                    "Content-Type": content_type,
-                }
-            headers = typed
         started = time.perf_counter()
-        failure: TransportError | None = None
-        cause: Exception | None = None
+        failure: tuple[TransportError, Exception] | None = None
         # A request waiting for one of the connections has sent nothing: it waits here,
         # outside aiohttp's total timeout, which would otherwise count the wait and turn a
         # request never sent into an ambiguous RequestTimeoutError. (A session of the
@@ -348,7 +337,7 @@ class Transport:
         connections = self._connections
         if connections is not None:
             await connections.acquire()
-        # The typed error is raised after the except blocks, not in them: raised there, it
+        # The typed error is raised after the except block, not in it: raised there, it
         # would keep aiohttp's exception (request headers, token included) as __context__.
         try:
             async with session.request(
@@ -356,7 +345,7 @@ class Transport:
                 f"{self.base_url}/{request.path}",
                 params=request.params or None,
                 data=_payload(request.body),
-                headers=headers,
+                headers=self._headers_for(request.content_type),
                 timeout=self._timeout(timeout, request.body),
                 allow_redirects=False,
                 proxy=self.proxy,
@@ -366,77 +355,15 @@ class Transport:
             ) as response:
                 status = response.status
                 answer_headers = response.headers
-                length = response.content_length
-                if (
-                    length is not None
-                    and length <= _FAST_READ_LIMIT
-                    and length <= self.max_response_bytes
-                    and hdrs.CONTENT_ENCODING not in answer_headers
-                ):
-                    # Its length is known, small, and not inflated by decompression: one
-                    # read (aiohttp stops at Content-Length), not a loop of chunks.
-                    body = await response.read()
-                else:
-                    body = await self._read(request, response)
-        except aiohttp.ConnectionTimeoutError as exc:
-            failure = ConnectError(
-                f"connecting timed out after {self.connect_timeout:g} s",
-                endpoint=request.endpoint,
-                account=request.account,
-            )
-            cause = TimeoutError(self._detail(exc))
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            failure = RequestTimeoutError(
-                f"no answer within {timeout:g} s",
-                endpoint=request.endpoint,
-                account=request.account,
-            )
-            cause = TimeoutError(self._detail(exc))
-        except aiohttp.ClientConnectorCertificateError as exc:
-            reason = self._text(str(exc.certificate_error))
-            failure = ConnectError(
-                f"the server's TLS certificate was not trusted ({reason}); pass "
-                "Client(ssl=...) a CA file or an ssl.SSLContext that trusts it",
-                endpoint=request.endpoint,
-                account=request.account,
-            )
-            cause = OSError(reason)
-        except aiohttp.ClientProxyConnectionError as exc:
-            os_error = exc.os_error
-            reason = self._text(str(os_error.strerror or os_error))
-            failure = ConnectError(
-                f"cannot connect to the proxy: {reason}",
-                endpoint=request.endpoint,
-                account=request.account,
-            )
-            cause = OSError(os_error.errno, reason)
-        except aiohttp.ClientHttpProxyError as exc:
-            reason = f"{exc.status} {self._text(str(exc.message))}"
-            failure = ConnectError(
-                f"the proxy refused the tunnel: {reason}",
-                endpoint=request.endpoint,
-                account=request.account,
-            )
-            cause = ConnectionError(reason)
-        except aiohttp.ClientConnectorError as exc:
-            os_error = exc.os_error
-            failure = ConnectError(
-                f"cannot connect: {self._text(str(os_error.strerror or os_error))}",
-                endpoint=request.endpoint,
-                account=request.account,
-            )
-            cause = OSError(os_error.errno, self._text(str(os_error.strerror or os_error)))
-        except aiohttp.ClientError as exc:
-            detail = self._detail(exc)
-            failure = ConnectionLostError(
-                f"connection lost ({detail})", endpoint=request.endpoint, account=request.account
-            )
-            cause = ConnectionError(detail)
+                body = await self._body(request, response)
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            failure = self._failure(exc, request, timeout)
         finally:
             if connections is not None:
                 connections.release()
         if failure is not None:
-            raise failure from cause
+            error, cause = failure
+            raise error from cause
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s account=%s -> %d in %.3f s",
@@ -447,6 +374,95 @@ class Transport:
                 time.perf_counter() - started,
             )
         return RawResponse(status, answer_headers, self._redactor.body(body))
+
+    def _headers_for(self, content_type: str | None) -> dict[str, str]:
+        """The per-request headers (token, User-Agent), with the body's content type."""
+        headers = self._headers
+        if not content_type:
+            return headers
+        typed = self._typed_headers.get(content_type)
+        if typed is None:
+            typed = self._typed_headers[content_type] = {**headers, "Content-Type": content_type}
+        return typed
+
+    async def _body(self, request: WireRequest, response: aiohttp.ClientResponse) -> bytes:
+        """The answer's body, within its limit (:meth:`_read`); in one read when its length
+        is known, small, and not inflated by decompression (aiohttp stops at
+        Content-Length), not a loop of chunks."""
+        length = response.content_length
+        if (
+            length is not None
+            and length <= _FAST_READ_LIMIT
+            and length <= self.max_response_bytes
+            and hdrs.CONTENT_ENCODING not in response.headers
+        ):
+            return await response.read()
+        return await self._read(request, response)
+
+    def _failure(
+        self, exc: BaseException, request: WireRequest, timeout: float
+    ) -> tuple[TransportError, Exception]:
+        """The typed error for what aiohttp raised, and the plain, scrubbed exception it
+        chains (never aiohttp's own: it would carry the request headers).
+
+        The order matters: aiohttp's connect timeout is a timeout, its certificate and
+        proxy errors are connector errors, and every one of them is a ``ClientError``.
+        """
+        endpoint, account = request.endpoint, request.account
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return (
+                ConnectError(
+                    f"connecting timed out after {self.connect_timeout:g} s",
+                    endpoint=endpoint,
+                    account=account,
+                ),
+                TimeoutError(self._detail(exc)),
+            )
+        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+            return (
+                RequestTimeoutError(
+                    f"no answer within {timeout:g} s", endpoint=endpoint, account=account
+                ),
+                TimeoutError(self._detail(exc)),
+            )
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            reason = self._text(str(exc.certificate_error))
+            return (
+                ConnectError(
+                    f"the server's TLS certificate was not trusted ({reason}); pass "
+                    "Client(ssl=...) a CA file or an ssl.SSLContext that trusts it",
+                    endpoint=endpoint,
+                    account=account,
+                ),
+                OSError(reason),
+            )
+        if isinstance(exc, aiohttp.ClientProxyConnectionError):
+            os_error = exc.os_error
+            reason = self._text(str(os_error.strerror or os_error))
+            return (
+                ConnectError(
+                    f"cannot connect to the proxy: {reason}", endpoint=endpoint, account=account
+                ),
+                OSError(os_error.errno, reason),
+            )
+        if isinstance(exc, aiohttp.ClientHttpProxyError):
+            reason = f"{exc.status} {self._text(str(exc.message))}"
+            return (
+                ConnectError(
+                    f"the proxy refused the tunnel: {reason}", endpoint=endpoint, account=account
+                ),
+                ConnectionError(reason),
+            )
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            os_error = exc.os_error
+            reason = self._text(str(os_error.strerror or os_error))
+            return ConnectError(
+                f"cannot connect: {reason}", endpoint=endpoint, account=account
+            ), OSError(os_error.errno, reason)
+        detail = self._detail(exc)
+        return ConnectionLostError(
+            f"connection lost ({detail})", endpoint=endpoint, account=account
+        ), ConnectionError(detail)
 
     async def _read(self, request: WireRequest, response: aiohttp.ClientResponse) -> bytes:
         """The body, read a chunk at a time and never buffered past its limit.
