@@ -25,6 +25,8 @@ class RoomOffers:
 
     Args:
         rotation: The accounts placed jobs may use.
+        placeable: Whether placed jobs may use an account (in O(1): an offer follows
+            nearly every slot's release, and a run may have thousands of accounts).
         unpinned: The scheduler's queue of jobs to place (no offer while it has any).
         now: The scheduler's clock.
     """
@@ -32,10 +34,12 @@ class RoomOffers:
     def __init__(
         self,
         rotation: Callable[[], list[AccountState]],
+        placeable: Callable[[AccountState], bool],
         unpinned: _Fifo[Ticket],
         now: Callable[[], float],
     ) -> None:
         self._rotation = rotation
+        self._placeable = placeable
         self._unpinned = unpinned
         self._now = now
         #: Jobs for any account (counted as waiting for an account; offered room).
@@ -89,11 +93,11 @@ class RoomOffers:
         if self._unpinned.items:
             return
         now = self._now()
-        rotation = set(self._rotation())
+        placeable = self._placeable
         if any(
             s.has_room(False)  # a free clone slot
             and s.paused_until <= now  # a pause's end dispatches (and offers) again
-            and s in rotation
+            and placeable(s)
             and s.admissible(now)
             for s in states
         ):

@@ -51,6 +51,10 @@ class Placement:
             return list(self._accounts.values())
         return [self._accounts[None]]
 
+    def placeable(self, state: AccountState) -> bool:
+        """Whether placed jobs may use ``state`` (it is in :meth:`rotation`), in O(1)."""
+        return self._fixed_accounts or state.name is None
+
     def at_once(
         self,
         state: AccountState | None,

@@ -112,7 +112,9 @@ class CloneScheduler:
             count_voices, tracked=max_voices is not None, counted=self._learned
         )
         self._seq = 0
-        self._offers = RoomOffers(self._placement.rotation, self._unpinned, self._now)
+        self._offers = RoomOffers(
+            self._placement.rotation, self._placement.placeable, self._unpinned, self._now
+        )
         self._fatal: ErrorFactory | None = None
         self._timers: set[Timer] = set()
         self._clock = clock
