@@ -159,6 +159,18 @@ class Fleet:
         await self.wait_ready(started)
         return started
 
+    async def start_at_closed_gate(
+        self, scenario: Scenario, fake: FakeMiniMax
+    ) -> list[WorkerProcess]:
+        """Start the scenario's workers, clear the server's record, close its clone gate and
+        let every worker go: their clones pile up at the gate, in the order they come."""
+        workers = await self.start_all(worker_configs(scenario, fake))
+        fake.record.reset()
+        fake.gate.close()
+        for worker in workers:
+            await worker.go()
+        return workers
+
     async def wait_ready(self, workers: Sequence[WorkerProcess]) -> None:
         """Wait until every one of ``workers`` has uploaded its samples."""
 

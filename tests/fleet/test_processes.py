@@ -24,7 +24,6 @@ from tests.fleet.harness import (
     WorkerProcess,
     created_names,
     run_scenario,
-    worker_configs,
 )
 from tests.fleet.redis_watch import Gone, holds, intent_owner, wait_until_gone
 
@@ -41,11 +40,7 @@ async def test_uncoordinated_processes_overshoot_the_cap(recording_fake: FakeMin
     scenario = Scenario(processes=processes, jobs_per_process=2 * len(ACCOUNTS))
     fleet = Fleet()
     try:
-        workers = await fleet.start_all(worker_configs(scenario, fake))
-        fake.record.reset()
-        fake.gate.close()
-        for worker in workers:
-            await worker.go()
+        workers = await fleet.start_at_closed_gate(scenario, fake)
         per_account = processes * MAX_PARALLEL_CLONES_PER_ACCOUNT
         await fake.gate.wait_held(per_account * len(ACCOUNTS))
         assert fake.record.max_clones_in_flight == dict.fromkeys(ACCOUNTS, per_account)

@@ -112,11 +112,7 @@ async def test_a_429_beside_another_clone_narrows_the_fleet_cap_to_one(
     acct_key = "{" + redis_namespace + "}:acct:" + ACCOUNT
     fleet = Fleet()
     try:
-        workers = await fleet.start_all(worker_configs(scenario, fake))
-        fake.record.reset()
-        fake.gate.close()
-        for worker in workers:
-            await worker.go()
+        workers = await fleet.start_at_closed_gate(scenario, fake)
         await fake.gate.wait_held(MAX_PARALLEL_CLONES_PER_ACCOUNT)
         fake.faults.add(
             "clone-voice", Fault(status=429, retry_after=f"{RETRY_AFTER:g}"), account=ACCOUNT
@@ -159,11 +155,7 @@ async def test_after_a_596_no_process_sends_another_clone_to_that_account(
     )
     fleet = Fleet()
     try:
-        workers = await fleet.start_all(worker_configs(scenario, fake))
-        fake.record.reset()
-        fake.gate.close()
-        for worker in workers:
-            await worker.go()
+        workers = await fleet.start_at_closed_gate(scenario, fake)
         await fake.gate.wait_held(MAX_PARALLEL_CLONES_PER_ACCOUNT, account=ACCOUNT)
         fake.set_account_status(ACCOUNT, 596)
         sent_before = fake.record.requests_by_account[("clone-voice", ACCOUNT)]
