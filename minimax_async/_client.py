@@ -518,10 +518,7 @@ class Client:
             APIError: The server refused it (see the subclasses).
             TransportError: No usable reply, and the voice could not be found.
         """
-        account = request.target_account
-        if type(account) is not str or account not in self._account_set:
-            # The fast path above: a configured id was checked when it was configured.
-            account = self._check_account(account, "clone_voice")
+        account = self._check_account(request.target_account, "clone_voice")
         return await self._cloner.clone(request, account, self._options)
 
     async def list_cloned_voices(self, *, account: str | None = None) -> list[Voice]:
@@ -842,6 +839,10 @@ class Client:
     def _check_account(
         self, account: str | None, operation: str, *, required: bool = True
     ) -> str | None:
+        if type(account) is str and account in self._account_set:
+            # A configured id was checked when it was configured: one lookup (hot path).
+            self._operations.check_open(operation)
+            return account
         account = check_account_arg(account)
         self._operations.check_open(operation)
         accounts = self._accounts
@@ -857,7 +858,7 @@ class Client:
                     f"({', '.join(accounts)}); pass account=...",
                 )
             return accounts[0]
-        if account not in accounts:
+        if account not in self._account_set:
             raise ValidationError(
                 "account",
                 f"{account!r} is not one of the configured accounts ({', '.join(accounts)})",
